@@ -1,0 +1,125 @@
+"""The HTTP front door: routing by the service model, SigV4, AWS-shaped errors.
+
+Handlers live in one module per resource family (`api/functions.py` …) and are
+registered with `@operation("Name")`. A handler receives the decoded, validated
+parameters and returns the output members as a dict; it only decodes, calls
+`control/` or `invoke/`, and encodes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from lamina.api import logs as logs_api
+from lamina.api import sigv4
+from lamina.api.model import Operation, ServiceModel, load
+from lamina.api.protocol import decode, encode
+from lamina.api.validation import Validator
+from lamina.errors import LaminaError, ServiceException
+from lamina.settings import Settings
+
+log = logging.getLogger("lamina.api")
+
+
+@dataclass
+class Call:
+    """One API call as a handler sees it."""
+
+    request_id: str
+    services: Any            # lamina.server.Services (kept untyped to avoid an import cycle)
+    caller: sigv4.Caller | None
+    request: web.Request
+
+
+Handler = Callable[[Call, dict[str, Any]], Awaitable[dict[str, Any] | web.StreamResponse]]
+_HANDLERS: dict[str, Handler] = {}
+
+
+def operation(name: str) -> Callable[[Handler], Handler]:
+    def register(fn: Handler) -> Handler:
+        _HANDLERS[name] = fn
+        return fn
+    return register
+
+
+class UnknownOperationException(LaminaError):
+    code = "UnknownOperationException"
+    status = 404
+
+
+class Router:
+    def __init__(self, model: ServiceModel) -> None:
+        self._by_method: dict[str, list[Operation]] = {}
+        for op in model.operations.values():
+            self._by_method.setdefault(op.method, []).append(op)
+        for ops in self._by_method.values():   # fixed-query routes win over plain ones
+            ops.sort(key=lambda o: (-len(o.fixed_query), -len(o.path)))
+
+    def match(self, method: str, raw_path: str,
+              query: dict[str, str]) -> tuple[Operation, dict[str, str]]:
+        for op in self._by_method.get(method, ()):
+            m = op.pattern.fullmatch(raw_path)
+            if m and all(query.get(k) == v for k, v in op.fixed_query.items()):
+                return op, m.groupdict()
+        raise UnknownOperationException("Unknown operation")
+
+
+def error_response(err: LaminaError, request_id: str) -> web.Response:
+    headers = {"x-amzn-RequestId": request_id, "x-amzn-ErrorType": err.code, **err.headers}
+    return web.Response(status=err.status, body=json.dumps(err.body()).encode(),
+                        content_type="application/json", headers=headers)
+
+
+def build_app(settings: Settings, services: Any,
+              extra_routes: Callable[[web.Application], None] | None = None) -> web.Application:
+    model = load()
+    router = Router(model)
+    validator = Validator(model)
+    import lamina.api.handlers  # noqa: F401 - registers every @operation
+
+    async def dispatch(request: web.Request) -> web.StreamResponse:
+        request_id = str(uuid.uuid4())
+        try:
+            raw_path = request.raw_path.split("?", 1)[0]
+            target = request.headers.get("X-Amz-Target", "")
+            body = await request.read()
+            headers = {k.lower(): v for k, v in request.headers.items()}
+            caller = sigv4.verify(request.method, raw_path, request.query_string, headers, body,
+                                  settings.credentials)
+            if target.startswith(logs_api.TARGET_PREFIX):
+                return await logs_api.respond(services.logs, target, body)
+            op, labels = router.match(request.method, raw_path, dict(request.query))
+            params = decode(model, op, labels, request.query, request.headers, body)
+            if op.input_shape:
+                validator.check(op.input_shape, params)
+            handler = _HANDLERS.get(op.name)
+            if handler is None:
+                raise UnknownOperationException(f"Operation {op.name} is not supported by Lamina")
+            result = await handler(Call(request_id, services, caller, request), params)
+            if isinstance(result, web.StreamResponse):
+                return result
+            encoded = encode(model, op, result)
+            encoded.headers.setdefault("x-amzn-RequestId", request_id)
+            response = web.Response(status=encoded.status, body=encoded.body,
+                                    headers=encoded.headers)
+            if encoded.content_type and encoded.body:
+                response.content_type = encoded.content_type
+            return response
+        except LaminaError as err:
+            return error_response(err, request_id)
+        except Exception:  # noqa: BLE001 - the wire gets a ServiceException, the log the trace
+            log.exception("internal error in request %s", request_id)
+            return error_response(ServiceException("An internal error occurred."), request_id)
+
+    app = web.Application(client_max_size=80 * 1024 * 1024)
+    if extra_routes is not None:
+        extra_routes(app)
+    app.router.add_route("*", "/{tail:.*}", dispatch)
+    return app

@@ -1,0 +1,155 @@
+"""AWS's constraint-violation messages, fed by the service model's constraints.
+
+AWS Lambda reports model constraint violations as a 400 `ValidationException`:
+``1 validation error detected: Value 'x' at 'functionName' failed to satisfy
+constraint: Member must satisfy regular expression pattern: …``. Values are
+rendered the way AWS's Java front end prints them (lists `[a, b]`, maps
+`{k=v}`, doubles `2.0`). Everything that produces such a message goes through
+`violation()` and `ConstraintError`.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from typing import Any
+
+from lamina.api.model import ServiceModel
+from lamina.errors import InvalidParameterValueException, ValidationException
+
+# Shapes whose violations AWS reports differently; their owners validate them.
+_SKIP_SHAPES = {"Runtime"}
+
+
+def render(value: Any) -> str:
+    """A value as AWS's Java services print it."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(render(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{render(k)}={render(v)}" for k, v in value.items()) + "}"
+    return str(value)
+
+
+def violation(path: str, value: Any, constraint: str) -> str:
+    shown = "null" if value is None else f"'{render(value)}'"
+    return f"Value {shown} at '{path}' failed to satisfy constraint: {constraint}"
+
+
+def summary(messages: list[str]) -> str:
+    count = len(messages)
+    noun = "error" if count == 1 else "errors"
+    return f"{count} validation {noun} detected: " + "; ".join(messages)
+
+
+def validation_error(path: str, value: Any, constraint: str) -> ValidationException:
+    return ValidationException(summary([violation(path, value, constraint)]))
+
+
+def invalid_parameter(path: str, value: Any, constraint: str) -> InvalidParameterValueException:
+    """The same text, for the checks AWS reports as InvalidParameterValueException."""
+    return InvalidParameterValueException(summary([violation(path, value, constraint)]))
+
+
+def member_path(name: str) -> str:
+    return name[:1].lower() + name[1:]
+
+
+@cache
+def _compiled(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern, re.S)
+
+
+class Validator:
+    """Checks decoded parameters against an operation's input shape."""
+
+    def __init__(self, model: ServiceModel) -> None:
+        self.model = model
+
+    def check(self, shape_name: str, params: dict[str, Any]) -> None:
+        messages: list[str] = []
+        self._structure(shape_name, params, "", messages)
+        if messages:
+            raise ValidationException(summary(messages))
+
+    def _structure(self, shape_name: str, value: dict[str, Any], prefix: str,
+                   out: list[str]) -> None:
+        shape = self.model.shape(shape_name)
+        for member, spec in shape.get("members", {}).items():
+            path = prefix + member_path(member)
+            present = member in value and value[member] is not None
+            if not present:
+                if member in shape.get("required", ()):
+                    out.append(violation(path, None, "Member must not be null"))
+                continue
+            self._value(spec["shape"], value[member], path, out)
+
+    def _value(self, shape_name: str, value: Any, path: str, out: list[str]) -> None:
+        if shape_name in _SKIP_SHAPES:
+            return
+        shape = self.model.shape(shape_name)
+        kind = shape["type"]
+        if kind == "structure" and isinstance(value, dict):
+            self._structure(shape_name, value, path + ".", out)
+            return
+        problems = self.problems(shape, value)
+        if problems:
+            out.append(violation(path, value, problems[0]))
+            return
+        if kind == "list" and isinstance(value, list):
+            member = shape["member"]["shape"]
+            for item in value:
+                item_problems = self.problems(self.model.shape(member), item)
+                if item_problems:
+                    out.append(violation(path, value, "Member must satisfy constraint: ["
+                                         + ", ".join(item_problems) + "]"))
+                    return
+        if kind == "map" and isinstance(value, dict):
+            value_shape = self.model.shape(shape["value"]["shape"])
+            for item in value.values():
+                if self.problems(value_shape, item):
+                    every = self.constraints(value_shape) + ["Member must not be null"]
+                    out.append(violation(path, value, "Map value must satisfy constraint: ["
+                                         + ", ".join(every) + "]"))
+                    return
+
+    def problems(self, shape: dict[str, Any], value: Any) -> list[str]:
+        """The constraints of `shape` that `value` violates (in AWS's order)."""
+        found: list[str] = []
+        kind = shape["type"]
+        if value is None:
+            return ["Member must not be null"]
+        if kind in ("string", "list", "map", "blob"):
+            size = len(value)
+            if "max" in shape and size > shape["max"]:
+                found.append(f"Member must have length less than or equal to {shape['max']}")
+            if "min" in shape and size < shape["min"]:
+                found.append(f"Member must have length greater than or equal to {shape['min']}")
+        if kind == "string" and isinstance(value, str):
+            if "enum" in shape and value not in shape["enum"]:
+                found.append("Member must satisfy enum value set: [" + ", ".join(shape["enum"]) + "]")
+            if "pattern" in shape and not _compiled(shape["pattern"]).fullmatch(value):
+                found.append(f"Member must satisfy regular expression pattern: {shape['pattern']}")
+        if kind in ("integer", "long", "double", "float") and isinstance(value, (int, float)):
+            if "max" in shape and value > shape["max"]:
+                found.append(f"Member must have value less than or equal to {_number(shape, 'max')}")
+            if "min" in shape and value < shape["min"]:
+                found.append(f"Member must have value greater than or equal to {_number(shape, 'min')}")
+        return found
+
+    @staticmethod
+    def constraints(shape: dict[str, Any]) -> list[str]:
+        listed = []
+        if "max" in shape:
+            listed.append(f"Member must have value less than or equal to {_number(shape, 'max')}")
+        if "min" in shape:
+            listed.append(f"Member must have value greater than or equal to {_number(shape, 'min')}")
+        return listed
+
+
+def _number(shape: dict[str, Any], key: str) -> str:
+    value = shape[key]
+    return str(float(value)) if shape["type"] in ("double", "float") else str(value)

@@ -1,0 +1,56 @@
+"""The `lamina` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+
+def _server(args: argparse.Namespace) -> int:
+    from lamina.server import serve
+    from lamina.settings import Settings
+
+    settings = Settings.from_env(host=args.host, port=args.port, data_dir=Path(args.data_dir),
+                                 account_id=args.account_id, region=args.region,
+                                 sandbox=args.sandbox, aws_endpoint_url=args.aws_endpoint_url,
+                                 keep_alive_s=args.keep_alive)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        asyncio.run(serve(settings))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="lamina", description="Run AWS Lambda functions locally.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    server = sub.add_parser("server", help="start the Lambda API server")
+    server.add_argument("--host", default="127.0.0.1")
+    server.add_argument("--port", type=int, default=9700)
+    server.add_argument("--data-dir", default=".lamina")
+    server.add_argument("--account-id", default=None)
+    server.add_argument("--region", default=None)
+    server.add_argument("--sandbox", default=None, choices=["auto", "bwrap", "process"])
+    server.add_argument("--aws-endpoint-url", default=None,
+                        help="AWS-compatible endpoint for S3, SQS, SNS, Kinesis, DynamoDB Streams, "
+                             "EventBridge (env LAMINA_AWS_ENDPOINT_URL)")
+    server.add_argument("--keep-alive", type=float, default=None,
+                        help="seconds an idle environment is kept warm (default 300)")
+    server.add_argument("-v", "--verbose", action="store_true")
+    server.set_defaults(run=_server)
+
+    from lamina.cli import logs as logs_cmd
+    logs_cmd.register(sub)
+
+    args = parser.parse_args(argv)
+    return int(args.run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,197 @@
+"""Invocation: resolve, check, admit, run in an environment, answer.
+
+Synchronous callers wait for the function; `Event` invocations are written to
+the durable queue and answered 202 at once; `DryRun` only checks. Throttling
+happens in `admission` before anything is started.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from lamina.arns import LATEST
+from lamina.control.aliases import Aliases
+from lamina.control.code import CodeCache
+from lamina.control.functions import Functions
+from lamina.control.resolve import Target
+from lamina.errors import (InvalidRequestContentException, RequestEntityTooLargeException,
+                           ResourceConflictException)
+from lamina.invoke.admission import Admission
+from lamina.pool import blueprint
+from lamina.pool.environment import Blueprint, Result
+from lamina.pool.pool import Pool
+from lamina.runtime_api.channel import Invocation
+from lamina.runtimes.base import LaunchError
+from lamina.settings import Settings
+
+log = logging.getLogger("lamina.invoke")
+
+SYNC_LIMIT = 6 * 1024 * 1024
+ASYNC_LIMIT = 1024 * 1024
+
+
+class Runtimes(Protocol):
+    def launch(self, ctx: Any) -> Any: ...
+
+
+class Layers(Protocol):
+    def opt_dir(self, layers: list[dict[str, Any]]) -> Path | None: ...
+
+
+@dataclass
+class InvokeRequest:
+    function_name: str
+    qualifier: str | None = None
+    payload: bytes = b""
+    invocation_type: str = "RequestResponse"
+    log_type: str = "None"
+    client_context: str | None = None      # base64 as sent
+    request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    trace_id: str | None = None
+    initialization_hint: str | None = None
+
+
+@dataclass
+class InvokeResponse:
+    status: int
+    payload: bytes = b""
+    executed_version: str | None = None
+    function_error: str | None = None
+    log_result: str | None = None
+    request_id: str = ""
+    result: Result | None = None
+
+
+def check_json(payload: bytes) -> None:
+    if not payload:
+        return
+    try:
+        json.loads(payload)
+    except UnicodeDecodeError as exc:
+        raise InvalidRequestContentException(
+            "Could not parse request body into json: Could not parse payload into json: "
+            f"Invalid UTF-8 start byte 0x{payload[exc.start]:02x}") from None
+    except ValueError as exc:
+        raise InvalidRequestContentException(
+            "Could not parse request body into json: Could not parse payload into json: "
+            f"{exc}") from None
+
+
+def trace_id() -> str:
+    now = int(time.time())
+    return f"Root=1-{now:08x}-{uuid.uuid4().hex[:24]};Parent={uuid.uuid4().hex[:16]};Sampled=0"
+
+
+class Invoker:
+    def __init__(self, settings: Settings, functions: Functions, aliases: Aliases, pool: Pool,
+                 runtimes: Runtimes, code: CodeCache, admission: Admission,
+                 layers: Layers | None = None) -> None:
+        self.settings = settings
+        self.functions = functions
+        self.aliases = aliases
+        self.pool = pool
+        self.runtimes = runtimes
+        self.code = code
+        self.admission = admission
+        self.layers = layers
+        self.queue: Any = None          # lamina.invoke.queue.AsyncQueue, set by the server
+        self._blueprints: dict[str, Blueprint] = {}
+
+    # -- entry ------------------------------------------------------------------------------
+
+    def target(self, function_name: str, qualifier: str | None) -> Target:
+        return self.functions.resolve.target(function_name, qualifier, missing_qualifier=LATEST)
+
+    async def invoke(self, req: InvokeRequest) -> InvokeResponse:
+        target = self.target(req.function_name, req.qualifier)
+        kind = req.invocation_type
+        limit = ASYNC_LIMIT if kind == "Event" else SYNC_LIMIT
+        if len(req.payload) > limit:
+            if kind == "Event":
+                raise RequestEntityTooLargeException(
+                    f"{len(req.payload)} byte payload is too large for the Event invocation type "
+                    f"(limit {ASYNC_LIMIT} bytes)")
+            raise RequestEntityTooLargeException(
+                f"Request must be smaller than {SYNC_LIMIT} bytes for the InvokeFunction operation")
+        check_json(req.payload)
+        version = self.aliases.pick_version(target.alias) if target.alias else target.version
+        config = self.functions.resolve.version(target.name, version)
+        if config is None:
+            raise self.functions.resolve.not_found(target.name, version)
+        if config.get("State") == "Pending":
+            raise ResourceConflictException(
+                "The operation cannot be performed at this time. The function is currently in the "
+                "following state: Pending")
+        if kind == "DryRun":
+            return InvokeResponse(status=204, request_id=req.request_id)
+        if kind == "Event":
+            self.queue.enqueue(req.function_name, req.qualifier, req.request_id,
+                               req.payload or b"{}")
+            return InvokeResponse(status=202, request_id=req.request_id)
+        return await self.run(target, config, req)
+
+    # -- the synchronous path ---------------------------------------------------------------
+
+    async def run(self, target: Target, config: dict[str, Any], req: InvokeRequest,
+                  throttle_check: bool = True) -> InvokeResponse:
+        version = config["Version"]
+        bp = self._blueprint(config)
+        ticket = self.admission.admit(target.name, version, target.qualifier, bp.key)
+        try:
+            try:
+                env, init_ms = await self.pool.acquire(bp) if bp else (None, None)
+            except LaunchError as exc:
+                body = json.dumps({"errorType": exc.error_type, "errorMessage": exc.message}).encode()
+                return InvokeResponse(status=200, payload=body, executed_version=version,
+                                      function_error="Unhandled", request_id=req.request_id)
+            try:
+                invocation = Invocation(
+                    request_id=req.request_id, payload=req.payload or b"{}",
+                    deadline_ms=int((time.time() + bp.timeout_s) * 1000),
+                    invoked_function_arn=self.functions.arns.function(target.name, target.qualifier),
+                    trace_id=req.trace_id or trace_id(),
+                    client_context=_decode_client_context(req.client_context))
+                result = await env.invoke(invocation, init_ms)
+            finally:
+                self.pool.release(env)
+        finally:
+            ticket.release()
+        return InvokeResponse(
+            status=200, payload=result.payload, executed_version=version,
+            function_error=result.function_error,
+            log_result=result.log_tail if req.log_type == "Tail" else None,
+            request_id=req.request_id, result=result)
+
+    def _blueprint(self, config: dict[str, Any]) -> Blueprint:
+        key = f"{config['FunctionName']}/{config['Version']}/{blueprint.config_digest(config)}"
+        bp = self._blueprints.get(key)
+        if bp is not None:
+            return bp
+        code_dir = self.code.ensure(config["_code"])
+        opt_dir = self.layers.opt_dir(config.get("Layers") or []) if self.layers else None
+        launch = self.runtimes.launch(blueprint.launch_context(config, code_dir, opt_dir))
+        creds = next(iter(self.settings.credentials.items()))
+        bp = blueprint.build(config, self.settings, launch, code_dir, opt_dir, creds)
+        self._blueprints[key] = bp
+        return bp
+
+    def forget(self, function_name: str) -> None:
+        """Drop cached blueprints of a function (its configuration changed)."""
+        for key in [k for k, bp in self._blueprints.items() if bp.function_name == function_name]:
+            del self._blueprints[key]
+
+
+def _decode_client_context(value: str | None) -> str | None:
+    if not value:
+        return None
+    import base64
+    try:
+        return base64.b64decode(value).decode()
+    except (ValueError, UnicodeDecodeError):
+        return None

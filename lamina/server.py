@@ -1,0 +1,162 @@
+"""The composition root: builds every part from one `Settings` and serves the API.
+
+Implementations are chosen here and only here (SQLite or PostgreSQL, filesystem
+or S3 blobs, bwrap or process sandboxes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+import secrets
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from lamina.api.app import build_app
+from lamina.arns import Arns, FunctionRef
+from lamina.control.aliases import Aliases
+from lamina.control.code import CodeCache
+from lamina.control.functions import Functions
+from lamina.control.resolve import FUNCTION
+from lamina.invoke.admission import Admission
+from lamina.invoke.delivery import Delivery
+from lamina.invoke.queue import AsyncQueue, EventStore
+from lamina.invoke.service import Invoker
+from lamina.observe.logs import LogStore
+from lamina.pool.pool import Pool
+from lamina.runtime_api.server import RuntimeApiServer
+from lamina.runtimes.registry import Registry
+from lamina.sandbox.auto import make_backend
+from lamina.settings import Settings
+from lamina.store.blob_fs import FilesystemBlobStore
+from lamina.store.sqlite import SqliteMetadataStore
+
+log = logging.getLogger("lamina")
+
+
+class Services:
+    """Every long-lived part of one server, wired together."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        data = settings.data_dir.resolve()
+        data.mkdir(parents=True, exist_ok=True)
+        self.data_dir = data
+        self.arns = Arns(settings.region, settings.account_id)
+        self.store = SqliteMetadataStore(data / "lamina.db")
+        self.blobs = FilesystemBlobStore(data / "blobs")
+        self.code = CodeCache(data / "code", self.blobs)
+        self.functions = Functions(self.store, self.blobs, self.code, self.arns)
+        self.aliases = Aliases(self.functions)
+        self.logs = LogStore(data / "logs")
+        self.runtime_api = RuntimeApiServer()
+        self.backend = make_backend(settings.sandbox)
+        self.pool = Pool(self.backend, self.runtime_api, self.logs, data / "envs",
+                         settings.keep_alive_s)
+        self.runtimes = Registry(settings.interpreters)
+        self.admission = Admission(settings.account_concurrency, self._reserved_of)
+        self.invoker = Invoker(settings, self.functions, self.aliases, self.pool, self.runtimes,
+                               self.code, self.admission)
+        self.events = EventStore(data / "events.db")
+        self.delivery = Delivery(settings, self.invoker, self.events)
+        self.queue = AsyncQueue(self.events, self.delivery, settings.async_workers)
+        self.invoker.queue = self.queue
+        self._code_key = self._secret(data / "code.key")
+
+    @staticmethod
+    def _secret(path: Path) -> bytes:
+        if not path.exists():
+            path.write_bytes(secrets.token_bytes(32))
+            path.chmod(0o600)
+        return path.read_bytes()
+
+    def _reserved_of(self, name: str) -> int | None:
+        doc = self.store.get(FUNCTION, name)
+        return None if doc is None else doc.get("reserved_concurrency")
+
+    async def start(self) -> None:
+        await self.runtime_api.start()
+        self.logs.start()
+        self.pool.start()
+        self.queue.start()
+        # Finish transitions that a previous run left Pending/InProgress.
+        for name, _ in self.store.scan(FUNCTION):
+            await self.functions.activate(name)
+
+    async def close(self) -> None:
+        await self.queue.close()
+        await self.pool.close()
+        await self.runtime_api.close()
+        await self.logs.close()
+        await self.backend.close()
+        self.store.close()
+
+    # -- helpers the API handlers use --------------------------------------------------------
+
+    def configuration_changed(self, function_name: str) -> None:
+        name = FunctionRef.parse(function_name).name
+        self.invoker.forget(name)
+        asyncio.get_running_loop().create_task(self.pool.retire(name, keep_keys=set()))
+
+    def code_token(self, digest: str) -> str:
+        return hmac.new(self._code_key, digest.encode(), hashlib.sha256).hexdigest()[:32]
+
+    def code_location(self, config: dict[str, Any]) -> str:
+        digest = config["_code"]
+        return f"{self.settings.public_url}/_lamina/code/{digest}.zip?token={self.code_token(digest)}"
+
+    def account_settings(self) -> dict[str, Any]:
+        reserved = sum(doc.get("reserved_concurrency") or 0 for _, doc in self.store.scan(FUNCTION))
+        total_code = sum(p.stat().st_size for p in self.blobs.root.glob("*/*") if p.is_file())
+        return {
+            "AccountLimit": {
+                "TotalCodeSize": 80530636800,
+                "CodeSizeUnzipped": 262144000,
+                "CodeSizeZipped": 52428800,
+                "ConcurrentExecutions": self.settings.account_concurrency,
+                "UnreservedConcurrentExecutions": self.settings.account_concurrency - reserved,
+            },
+            "AccountUsage": {"TotalCodeSize": total_code,
+                             "FunctionCount": len(self.store.scan(FUNCTION))},
+        }
+
+
+def _internal_routes(services: Services) -> Any:
+    async def download_code(request: web.Request) -> web.StreamResponse:
+        digest = request.match_info["digest"]
+        token = request.query.get("token", "")
+        if not hmac.compare_digest(token, services.code_token(digest)) or \
+                not services.blobs.exists(digest):
+            return web.Response(status=403, text="AccessDenied")
+        return web.FileResponse(services.blobs.local_path(digest),
+                                headers={"Content-Type": "application/zip"})
+
+    def add(app: web.Application) -> None:
+        app.router.add_get("/_lamina/code/{digest}.zip", download_code)
+    return add
+
+
+async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
+    services = Services(settings)
+    await services.start()
+    app = build_app(settings, services, _internal_routes(services))
+    runner = web.AppRunner(app, access_log=None, handle_signals=True)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port, reuse_address=True)
+    await site.start()
+    key, secret = next(iter(settings.credentials.items()))
+    print(f"Lamina is serving the AWS Lambda API at {settings.public_url}\n"
+          f"  account id: {settings.account_id}   region: {settings.region}\n"
+          f"  credentials: AWS_ACCESS_KEY_ID={key} AWS_SECRET_ACCESS_KEY={secret}\n"
+          f"  sandbox: {services.backend.name}   data dir: {services.data_dir}", flush=True)
+    if ready is not None:
+        ready.set()
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()
+        await services.close()

@@ -1,0 +1,68 @@
+"""Server settings: built once at start-up and passed to every constructor."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 9700
+    data_dir: Path = Path(".lamina")
+    account_id: str = "000000000000"
+    region: str = "us-east-1"
+    # SigV4 credentials accepted by the API (access key id -> secret).
+    credentials: dict[str, str] = field(default_factory=lambda: {"test": "test"})
+    sandbox: str = "auto"            # auto | bwrap | process
+    keep_alive_s: float = 300.0      # idle environments are reaped after this
+    init_timeout_s: float = 10.0     # AWS's on-demand Init limit
+    # runtime id -> interpreter path overrides (python3.12 -> /usr/bin/python3.12 ...)
+    interpreters: dict[str, str] = field(default_factory=dict)
+    account_concurrency: int = 1000
+    unreserved_minimum: int = 100
+    scaling_per_10s: int = 1000      # new environments per function per 10 s
+    scaling_mode: str = "function"   # function | legacy-burst
+    legacy_burst: int | None = None  # account-wide burst for legacy mode (by region if None)
+    async_retry_delays_s: tuple[float, float] = (60.0, 120.0)
+    async_backoff_max_s: float = 300.0
+    async_workers: int = 64
+    aws_endpoint_url: str | None = None   # S3, SQS, SNS, Kinesis, DynamoDB Streams, EventBridge
+    aws_endpoint_overrides: dict[str, str] = field(default_factory=dict)
+    metadata_url: str | None = None  # postgresql://… (default: SQLite in data_dir)
+
+    @property
+    def public_url(self) -> str:
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
+        return f"http://{host}:{self.port}"
+
+    def endpoint_for(self, service: str) -> str | None:
+        return self.aws_endpoint_overrides.get(service, self.aws_endpoint_url)
+
+    @staticmethod
+    def from_env(**overrides: object) -> "Settings":
+        """Settings from LAMINA_* environment variables, then explicit overrides."""
+        env = os.environ
+        values: dict[str, object] = {}
+        if "LAMINA_ACCOUNT_ID" in env:
+            values["account_id"] = env["LAMINA_ACCOUNT_ID"]
+        if "LAMINA_REGION" in env:
+            values["region"] = env["LAMINA_REGION"]
+        if "LAMINA_SANDBOX" in env:
+            values["sandbox"] = env["LAMINA_SANDBOX"]
+        if "LAMINA_AWS_ENDPOINT_URL" in env:
+            values["aws_endpoint_url"] = env["LAMINA_AWS_ENDPOINT_URL"]
+        if "LAMINA_KEEP_ALIVE" in env:
+            values["keep_alive_s"] = float(env["LAMINA_KEEP_ALIVE"])
+        if "LAMINA_ACCESS_KEY_ID" in env:
+            values["credentials"] = {env["LAMINA_ACCESS_KEY_ID"]:
+                                     env.get("LAMINA_SECRET_ACCESS_KEY", "")}
+        if "LAMINA_ASYNC_RETRY_DELAYS" in env:
+            a, b = (float(x) for x in env["LAMINA_ASYNC_RETRY_DELAYS"].split(","))
+            values["async_retry_delays_s"] = (a, b)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        if "data_dir" in values:
+            values["data_dir"] = Path(str(values["data_dir"]))
+        return Settings(**values)  # type: ignore[arg-type]
