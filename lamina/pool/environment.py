@@ -184,9 +184,9 @@ class Environment:
         self._line(text)
 
     async def _run(self, inv: Invocation) -> tuple[Outcome, bool]:
-        assert self.channel is not None and self.sandbox is not None and self._exit_task
         if self.init_error is not None:
             return self.init_error, True
+        assert self.channel is not None and self.sandbox is not None and self._exit_task
         self.sandbox.reset_peak()
         result = self.channel.submit(inv)
         remaining = max(0.0, inv.deadline_ms / 1000 - time.time())
@@ -194,7 +194,8 @@ class Environment:
                                      return_when=asyncio.FIRST_COMPLETED)
         if result in done:
             outcome = result.result()
-            return outcome, False
+            # After a 413 the runtime's state is unknown (the official clients exit); reset.
+            return outcome, outcome.too_large
         self.channel.current = None
         if self._exit_task in done:
             status = self._exit_task.result()
@@ -223,6 +224,10 @@ class Environment:
         return json.dumps({"errorType": error_type, "errorMessage": prefix + reason}).encode()
 
     # -- teardown ---------------------------------------------------------------------------
+
+    async def reset(self) -> None:
+        """Kill the runtime; the next invocation runs Init again (AWS's reset)."""
+        await self._stop_runtime()
 
     async def _stop_runtime(self) -> None:
         """Kill the runtime but keep /tmp and the log stream (AWS's reset)."""

@@ -49,6 +49,8 @@ class Pool:
         env.bp = bp
         env.state = State.BUSY
         init_ms = None
+        if env.sandbox is not None and env.sandbox.returncode() is not None:
+            await env.reset()          # the runtime died while idle (e.g. after a 413)
         if env.sandbox is None:
             try:
                 init_ms = await env.init()
