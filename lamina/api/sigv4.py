@@ -75,20 +75,33 @@ def canonical_uri(raw_path: str) -> str:
 
 
 def canonical_query(raw_query: str) -> str:
+    """The SigV4 canonical form: every name and value decoded, then strictly encoded."""
     pairs = []
     for part in raw_query.split("&") if raw_query else ():
         key, _, value = part.partition("=")
-        pairs.append((quote(unquote(key.replace("+", " ")), safe="-_.~"),
-                      quote(unquote(value.replace("+", " ")), safe="-_.~")))
+        pairs.append((quote(unquote(key), safe="-_.~"), quote(unquote(value), safe="-_.~")))
     return "&".join(f"{k}={v}" for k, v in sorted(pairs))
 
 
-def canonical_request(method: str, raw_path: str, raw_query: str,
+def query_variants(raw_query: str) -> list[str]:
+    """Canonical query strings a correct client may have signed.
+
+    botocore signs the query exactly as it sent it (already strictly encoded by
+    itself), other SDKs re-encode; a `+` tells the two apart, so try both.
+    """
+    strict = canonical_query(raw_query)
+    verbatim = "&".join(sorted(p if "=" in p else p + "=" for p in raw_query.split("&"))) \
+        if raw_query else ""
+    return [strict] if verbatim == strict else [strict, verbatim]
+
+
+def canonical_request(method: str, raw_path: str, query: str,
                       headers: Mapping[str, str], signed: Iterable[str], payload_hash: str) -> str:
+    """`query` is already canonical (see `query_variants`)."""
     signed = list(signed)
     lines = "".join(f"{h}:{' '.join(headers.get(h, '').split())}\n" for h in signed)
-    return "\n".join([method, canonical_uri(raw_path), canonical_query(raw_query), lines,
-                      ";".join(signed), payload_hash])
+    return "\n".join([method, canonical_uri(raw_path), query, lines, ";".join(signed),
+                      payload_hash])
 
 
 def string_to_sign(amz_date: str, scope: str, request: str) -> str:
@@ -129,11 +142,12 @@ def verify(method: str, raw_path: str, raw_query: str, headers: Mapping[str, str
             f"{(now - MAX_SKEW).strftime('%Y%m%dT%H%M%SZ')}")
     payload_hash = headers.get("x-amz-content-sha256") or hashlib.sha256(body).hexdigest()
     signed = m["signed"].split(";")
-    request = canonical_request(method, raw_path, raw_query, headers, signed, payload_hash)
     scope = f"{date}/{region}/{service}/aws4_request"
-    expected = hmac.new(signing_key(secret, date, region, service),
-                        string_to_sign(amz_date, scope, request).encode(),
-                        hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(expected, m["sig"]):
-        raise InvalidSignatureException(_MISMATCH)
-    return Caller(access_key=access_key, region=region, service=service)
+    key = signing_key(secret, date, region, service)
+    for query in query_variants(raw_query):
+        request = canonical_request(method, raw_path, query, headers, signed, payload_hash)
+        expected = hmac.new(key, string_to_sign(amz_date, scope, request).encode(),
+                            hashlib.sha256).hexdigest()
+        if hmac.compare_digest(expected, m["sig"]):
+            return Caller(access_key=access_key, region=region, service=service)
+    raise InvalidSignatureException(_MISMATCH)
