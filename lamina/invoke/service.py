@@ -141,15 +141,16 @@ class Invoker:
     async def run(self, target: Target, config: dict[str, Any], req: InvokeRequest,
                   throttle_check: bool = True) -> InvokeResponse:
         version = config["Version"]
-        bp = self._blueprint(config)
+        try:
+            bp = self._blueprint(config)
+        except LaunchError as exc:
+            return self._launch_failed(exc, version, req)
         ticket = self.admission.admit(target.name, version, target.qualifier, bp.key)
         try:
             try:
-                env, init_ms = await self.pool.acquire(bp) if bp else (None, None)
+                env, init_ms = await self.pool.acquire(bp)
             except LaunchError as exc:
-                body = json.dumps({"errorType": exc.error_type, "errorMessage": exc.message}).encode()
-                return InvokeResponse(status=200, payload=body, executed_version=version,
-                                      function_error="Unhandled", request_id=req.request_id)
+                return self._launch_failed(exc, version, req)
             try:
                 invocation = Invocation(
                     request_id=req.request_id, payload=req.payload or b"{}",
@@ -167,6 +168,13 @@ class Invoker:
             function_error=result.function_error,
             log_result=result.log_tail if req.log_type == "Tail" else None,
             request_id=req.request_id, result=result)
+
+    @staticmethod
+    def _launch_failed(exc: LaunchError, version: str, req: InvokeRequest) -> InvokeResponse:
+        body = json.dumps({"errorType": exc.error_type,
+                           "errorMessage": f"RequestId: {req.request_id} Error: {exc.message}"})
+        return InvokeResponse(status=200, payload=body.encode(), executed_version=version,
+                              function_error="Unhandled", request_id=req.request_id)
 
     def _blueprint(self, config: dict[str, Any]) -> Blueprint:
         key = f"{config['FunctionName']}/{config['Version']}/{blueprint.config_digest(config)}"
