@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import uuid
@@ -18,23 +17,15 @@ exec /usr/bin/python3 -m awslambdaric "$_HANDLER"
 """
 
 SHELL_BOOTSTRAP = """#!/bin/sh
-# A complete custom runtime in POSIX shell and curl-free HTTP (python -c for the socket work).
+# A complete custom runtime in POSIX shell and curl, as in AWS's tutorial.
 set -eu
 api="http://${AWS_LAMBDA_RUNTIME_API}/2018-06-01/runtime/invocation"
 while true; do
   headers=$(mktemp)
-  body=$(/usr/bin/python3 -c '
-import sys, urllib.request
-resp = urllib.request.urlopen(sys.argv[1] + "/next")
-open(sys.argv[2], "w").write(resp.headers["Lambda-Runtime-Aws-Request-Id"])
-sys.stdout.write(resp.read().decode())' "$api" "$headers")
-  rid=$(cat "$headers")
-  echo "shell runtime got $body"
-  /usr/bin/python3 -c '
-import sys, urllib.request
-data = ("{\\"echo\\": " + sys.argv[2] + ", \\"handler\\": \\"" + sys.argv[3] + "\\"}").encode()
-urllib.request.urlopen(urllib.request.Request(sys.argv[1], data=data, method="POST"))' \
-    "$api/$rid/response" "$body" "$_HANDLER"
+  event=$(curl -sS -LD "$headers" "$api/next")
+  rid=$(grep -Fi Lambda-Runtime-Aws-Request-Id "$headers" | tr -d '[:space:]' | cut -d: -f2)
+  echo "shell runtime got $event"
+  curl -sS -X POST "$api/$rid/response" -d "{\\"echo\\": $event, \\"handler\\": \\"$_HANDLER\\"}" >/dev/null
 done
 """
 
@@ -112,4 +103,3 @@ def test_missing_or_non_executable_bootstrap(lambda_client, create_function):
     create_function(fn2, {"bootstrap": "#!/bin/sh\necho hi\n"}, runtime="provided.al2023", handler="x")
     body = json.load(lambda_client.invoke(FunctionName=fn2, Payload=b"{}")["Payload"])
     assert body["errorMessage"].endswith("fork/exec /var/task/bootstrap: permission denied")
-    assert os.environ.get("NO_SUCH") is None
