@@ -23,6 +23,10 @@ class LogsResourceNotFound(LaminaError):
     message_field = "message"
     has_type = False
 
+    def body(self) -> dict[str, Any]:
+        # JSON 1.1 services name the error in `__type`; botocore reads it from there.
+        return {"__type": self.code, **super().body()}
+
 
 def _group(store: LogStore, params: dict[str, Any]) -> str:
     group = params.get("logGroupName") or params.get("logGroupIdentifier") or ""

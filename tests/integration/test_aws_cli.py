@@ -16,6 +16,16 @@ from tests.conftest import ROLE, make_zip
 pytestmark = pytest.mark.skipif(shutil.which("aws") is None, reason="the AWS CLI is not installed")
 
 
+def cli_major() -> int:
+    out = subprocess.run(["aws", "--version"], capture_output=True, text=True)
+    return int((out.stdout or out.stderr).split("/")[1].split(".")[0])
+
+
+def raw_payload() -> list[str]:
+    """v2 needs to be told that --payload is raw JSON; v1 has no such option."""
+    return ["--cli-binary-format", "raw-in-base64-out"] if cli_major() >= 2 else []
+
+
 def aws(server, tmp_path, *args: str) -> dict:
     env = {**os.environ, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
            "AWS_DEFAULT_REGION": "us-east-1", "AWS_MAX_ATTEMPTS": "1", "HOME": str(tmp_path)}
@@ -37,7 +47,7 @@ def test_cli_create_invoke_publish_alias(server, tmp_path):
     assert created["State"] == "Pending"
     aws(server, tmp_path, "lambda", "wait", "function-active-v2", "--function-name", fn)
     result = aws(server, tmp_path, "lambda", "invoke", "--function-name", fn,
-                 "--cli-binary-format", "raw-in-base64-out", "--payload", '{"name": "Lamina"}',
+                 *raw_payload(), "--payload", '{"name": "Lamina"}',
                  "--log-type", "Tail", "out.json")
     assert result["StatusCode"] == 200 and result["ExecutedVersion"] == "$LATEST"
     assert json.loads((tmp_path / "out.json").read_text()) == {"greeting": "Hello, Lamina!"}
@@ -48,7 +58,7 @@ def test_cli_create_invoke_publish_alias(server, tmp_path):
                 "--function-version", "1")
     assert alias["AliasArn"].endswith(f":function:{fn}:live")
     via_alias = aws(server, tmp_path, "lambda", "invoke", "--function-name", f"{fn}:live",
-                    "--cli-binary-format", "raw-in-base64-out", "--payload", "{}", "alias.json")
+                    *raw_payload(), "--payload", "{}", "alias.json")
     assert via_alias["ExecutedVersion"] == "1"
     listed = aws(server, tmp_path, "lambda", "list-functions")
     assert fn in [f["FunctionName"] for f in listed["Functions"]]
