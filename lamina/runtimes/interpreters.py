@@ -4,7 +4,9 @@ Search order for `pythonX.Y`:
 
 1. the configured override (`Settings.interpreters["pythonX.Y"]`), used as given
    (a missing file is an error, never silently replaced);
-2. `pythonX.Y` on PATH, then in /usr/bin and /usr/local/bin;
+2. `pythonX.Y` in /usr/bin and /usr/local/bin, then on PATH (the distribution's
+   interpreters first: they are visible in every sandbox without a mount, and
+   carry no developer tools' `.pth` files into every function's start-up);
 3. pyenv installs: `$PYENV_ROOT/versions/X.Y*/bin/pythonX.Y` (newest patch first);
 4. the nearest other version found by steps 2–3: the oldest newer one if any
    (code written for 3.10 runs on 3.11 far more often than the reverse), else
@@ -134,10 +136,9 @@ def _locate(major: int, minor: int, search_path: str | None, system_dirs: tuple[
     """The real binary of pythonX.Y and where it was found, or None."""
     name = f"python{major}.{minor}"
     path_hit = shutil.which(name, path=search_path)
-    candidates: list[tuple[Path, str]] = []
+    candidates: list[tuple[Path, str]] = [(Path(d) / name, d) for d in system_dirs]
     if path_hit:
         candidates.append((Path(path_hit), "PATH"))
-    candidates += [(Path(d) / name, d) for d in system_dirs]
     for root in pyenv_roots:
         for version_dir in _pyenv_versions(root, major, minor):
             candidates.append((version_dir / "bin" / name, "pyenv"))
