@@ -20,10 +20,18 @@ from lamina.api.app import build_app
 from lamina.arns import Arns, FunctionRef
 from lamina.control.aliases import Aliases
 from lamina.control.code import CodeCache
+from lamina.control.eventinvoke import EventInvokeConfigs
+from lamina.control.concurrency import Concurrency
 from lamina.control.functions import Functions
-from lamina.control.resolve import FUNCTION
-from lamina.invoke.admission import Admission
+from lamina.control.layers import LAYER_VERSION, Layers, OptDirs
+from lamina.control.policies import Policies
+from lamina.control.resolve import FUNCTION, VERSION
+from lamina.control.s3code import S3CodeFetcher
+from lamina.control.urls import Urls
+from lamina.invoke.admission import Admission, Limits
 from lamina.invoke.delivery import Delivery
+from lamina.invoke.destinations import Destinations
+from lamina.invoke.provisioning import Provisioner
 from lamina.invoke.queue import AsyncQueue, EventStore
 from lamina.invoke.service import Invoker
 from lamina.observe.logs import LogStore
@@ -51,19 +59,39 @@ class Services:
         self.blobs = FilesystemBlobStore(data / "blobs")
         self.code = CodeCache(data / "code", self.blobs)
         self.functions = Functions(self.store, self.blobs, self.code, self.arns)
+        self.s3code = S3CodeFetcher(settings)
+        self.functions.fetch_s3 = self.s3code.fetch  # type: ignore[method-assign]
+        self.layers = Layers(self.store, self.blobs, self.code, self.arns, self.s3code.fetch)
+        self.functions.layer_resolver = self.layers.resolve
+        self.opt_dirs = OptDirs(data / "opt", self.layers, self.code)
         self.aliases = Aliases(self.functions)
+        self.policies = Policies(self.functions)
+        self.aliases.delete_listeners.append(self.policies.drop)   # an alias's policy goes with it
+        # Function URLs: http://<url-id>.lambda-url.<region>.localhost:<port>/
+        self.urls = Urls(self.functions, f"localhost:{settings.port}")
         self.logs = LogStore(data / "logs")
         self.runtime_api = RuntimeApiServer()
         self.backend = make_backend(settings.sandbox)
         self.pool = Pool(self.backend, self.runtime_api, self.logs, data / "envs",
                          settings.keep_alive_s)
         self.runtimes = Registry(settings.interpreters)
-        self.admission = Admission(settings.account_concurrency, self._reserved_of)
+        self.concurrency = Concurrency(self.functions, self.aliases, settings.account_concurrency,
+                                       settings.unreserved_minimum)
+        self.admission = Admission.from_settings(
+            settings, self.pool, lambda: Limits(*self.concurrency.limits()))
         self.invoker = Invoker(settings, self.functions, self.aliases, self.pool, self.runtimes,
-                               self.code, self.admission)
+                               self.code, self.admission, layers=self.opt_dirs)
+        # Provisioned environments are built from the same blueprints invocations use.
+        self.provisioner = Provisioner(self.concurrency, self.functions, self.pool,
+                                       self.invoker._blueprint)
+        self.concurrency.listeners += [self.admission.refresh, self.provisioner.wake]
+        self.functions.listeners += [self.admission.refresh, self.provisioner.wake]
         self.events = EventStore(data / "events.db")
-        self.delivery = Delivery(settings, self.invoker, self.events)
-        self.queue = AsyncQueue(self.events, self.delivery, settings.async_workers)
+        self.event_invoke = EventInvokeConfigs(self.functions)
+        self.outcomes = Destinations(settings, self.event_invoke, self.invoker)
+        self.delivery = Delivery(settings, self.invoker, self.events, self.outcomes)
+        self.queue = AsyncQueue(self.events, self.delivery, settings.async_workers,
+                                on_enqueue=self.outcomes.received)
         self.invoker.queue = self.queue
         self._code_key = self._secret(data / "code.key")
 
@@ -82,6 +110,7 @@ class Services:
         await self.runtime_api.start()
         self.logs.start()
         self.pool.start()
+        self.provisioner.start()
         self.queue.start()
         # Finish transitions that a previous run left Pending/InProgress.
         for name, _ in self.store.scan(FUNCTION):
@@ -89,6 +118,7 @@ class Services:
 
     async def close(self) -> None:
         await self.queue.close()
+        await self.provisioner.close()
         await self.pool.close()
         await self.runtime_api.close()
         await self.logs.close()
@@ -110,8 +140,11 @@ class Services:
         return f"{self.settings.public_url}/_lamina/code/{digest}.zip?token={self.code_token(digest)}"
 
     def account_settings(self) -> dict[str, Any]:
-        reserved = sum(doc.get("reserved_concurrency") or 0 for _, doc in self.store.scan(FUNCTION))
-        total_code = sum(p.stat().st_size for p in self.blobs.root.glob("*/*") if p.is_file())
+        reserved = self.concurrency.reserved_total()
+        # As AWS counts it: every version's package and every layer version's archive.
+        total_code = sum(int(doc.get("CodeSize") or 0) for _, doc in self.store.scan(VERSION))
+        total_code += sum(int((doc.get("Content") or {}).get("CodeSize") or 0)
+                          for _, doc in self.store.scan(LAYER_VERSION))
         return {
             "AccountLimit": {
                 "TotalCodeSize": 80530636800,

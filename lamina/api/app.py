@@ -17,6 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
+from lamina.api import function_urls
 from lamina.api import logs as logs_api
 from lamina.api import sigv4
 from lamina.api.model import Operation, ServiceModel, load
@@ -85,6 +86,9 @@ def build_app(settings: Settings, services: Any,
     import lamina.api.handlers  # noqa: F401 - registers every @operation
 
     async def dispatch(request: web.Request) -> web.StreamResponse:
+        url_id = function_urls.url_id_of(request.host)
+        if url_id is not None:   # <url-id>.lambda-url.… is a function URL, not the API
+            return await function_urls.serve(request, url_id, services)
         request_id = str(uuid.uuid4())
         try:
             raw_path = request.raw_path.split("?", 1)[0]

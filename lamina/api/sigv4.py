@@ -70,8 +70,23 @@ def signing_key(secret: str, date: str, region: str, service: str) -> bytes:
     return _hmac(k, "aws4_request")
 
 
+def remove_dot_segments(path: str) -> str:
+    """RFC 3986 §5.2.4 as SigV4 applies it to non-S3 paths: `.`/`..` resolved and empty
+    segments (consecutive slashes) dropped; a trailing `/` stays only if the path ends with one."""
+    kept: list[str] = []
+    for segment in path.split("/"):
+        if segment == "..":
+            if kept:
+                kept.pop()
+        elif segment and segment != ".":
+            kept.append(segment)
+    head = "/" if path.startswith("/") else ""
+    tail = "/" if path.endswith("/") and kept else ""
+    return head + "/".join(kept) + tail
+
+
 def canonical_uri(raw_path: str) -> str:
-    return quote(raw_path or "/", safe="/~")
+    return quote(remove_dot_segments(raw_path or "/"), safe="/~")
 
 
 def canonical_query(raw_query: str) -> str:

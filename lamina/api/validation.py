@@ -17,8 +17,23 @@ from typing import Any
 from lamina.api.model import ServiceModel
 from lamina.errors import InvalidParameterValueException, ValidationException
 
-# Shapes whose violations AWS reports differently; their owners validate them.
-_SKIP_SHAPES = {"Runtime"}
+# (shape, member path) pairs whose violations AWS reports differently; their owners
+# validate them (a function's `runtime`). Elsewhere, e.g. the layer filters'
+# `compatibleRuntime`, the model's enum applies as usual.
+_SKIP_SHAPES = {("Runtime", "runtime")}
+# List members whose item violations AWS quotes bare, without "Member must satisfy
+# constraint: [...]" (recorded for `compatibleRuntimes`).
+_BARE_ITEM_SHAPES = {"Runtime"}
+# Members AWS checks after the others of their structure, whatever the model's
+# (alphabetical) order: recorded, `compatibleRuntimes` is reported before
+# `compatibleArchitectures` (the newer member).
+_CHECKED_LAST = {"CompatibleArchitectures"}
+
+
+# Enums whose values AWS lists in another order than the model (recorded).
+_ENUM_ORDER: dict[tuple[str, ...], list[str]] = {
+    ("BUFFERED", "RESPONSE_STREAM"): ["RESPONSE_STREAM", "BUFFERED"],
+}
 
 
 def render(value: Any) -> str:
@@ -78,7 +93,9 @@ class Validator:
     def _structure(self, shape_name: str, value: dict[str, Any], prefix: str,
                    out: list[str]) -> None:
         shape = self.model.shape(shape_name)
-        for member, spec in shape.get("members", {}).items():
+        members = shape.get("members", {})
+        for member in sorted(members, key=lambda m: m in _CHECKED_LAST):
+            spec = members[member]
             path = prefix + member_path(member)
             present = member in value and value[member] is not None
             if not present:
@@ -88,7 +105,7 @@ class Validator:
             self._value(spec["shape"], value[member], path, out)
 
     def _value(self, shape_name: str, value: Any, path: str, out: list[str]) -> None:
-        if shape_name in _SKIP_SHAPES:
+        if (shape_name, path) in _SKIP_SHAPES:
             return
         shape = self.model.shape(shape_name)
         kind = shape["type"]
@@ -103,6 +120,9 @@ class Validator:
             member = shape["member"]["shape"]
             for item in value:
                 item_problems = self.problems(self.model.shape(member), item)
+                if item_problems and member in _BARE_ITEM_SHAPES:
+                    out.append(violation(path, value, item_problems[0]))
+                    return
                 if item_problems:
                     out.append(violation(path, value, "Member must satisfy constraint: ["
                                          + ", ".join(item_problems) + "]"))
@@ -130,7 +150,8 @@ class Validator:
                 found.append(f"Member must have length greater than or equal to {shape['min']}")
         if kind == "string" and isinstance(value, str):
             if "enum" in shape and value not in shape["enum"]:
-                found.append("Member must satisfy enum value set: [" + ", ".join(shape["enum"]) + "]")
+                listed = _ENUM_ORDER.get(tuple(sorted(shape["enum"])), shape["enum"])
+                found.append("Member must satisfy enum value set: [" + ", ".join(listed) + "]")
             if "pattern" in shape and not _compiled(shape["pattern"]).fullmatch(value):
                 found.append(f"Member must satisfy regular expression pattern: {shape['pattern']}")
         if kind in ("integer", "long", "double", "float") and isinstance(value, (int, float)):

@@ -19,7 +19,8 @@ class Aliases:
         self.store = functions.store
         self.resolve = functions.resolve
         self.arns = functions.arns
-        self.move_listeners: list[Any] = []   # called (name, alias, old_doc, new_doc)
+        self.move_listeners: list[Any] = []     # called (name, alias, old_doc, new_doc)
+        self.delete_listeners: list[Any] = []   # called (name, alias) after a delete
 
     def _name(self, function_name: str) -> str:
         name = self.resolve.ref(function_name)[0].name
@@ -108,7 +109,9 @@ class Aliases:
 
     def delete(self, function_name: str, alias: str) -> None:
         name = self._name(function_name)
-        self.store.delete(ALIAS, alias_key(name, alias))
+        if self.store.delete(ALIAS, alias_key(name, alias)):
+            for listener in self.delete_listeners:
+                listener(name, alias)
 
     def list(self, function_name: str, version: str | None) -> list[Doc]:
         name = self._name(function_name)

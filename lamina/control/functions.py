@@ -250,7 +250,7 @@ class Functions:
         config = self.resolve.config(target)
         return self.resolve.function(target.name), config, target
 
-    def list(self, all_versions: bool) -> list[Doc]:
+    def list_all(self, all_versions: bool) -> list[Doc]:
         out = []
         for key, doc in self.store.scan(VERSION):
             if doc["Version"] != LATEST and not all_versions:

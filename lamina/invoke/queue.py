@@ -88,10 +88,18 @@ class EventStore:
         return [QueuedEvent(r[0], r[1], r[2], r[3], bytes(r[4]), r[5], r[6], r[7], json.loads(r[8]))
                 for r in rows]
 
-    def retry(self, event_id: str, delay_s: float, attempts: int, throttles: int) -> None:
+    def retry(self, event_id: str, delay_s: float, attempts: int, throttles: int,
+              meta: dict[str, Any] | None = None) -> None:
+        """Queue the event again after `delay_s`; `meta` (if given) replaces its notes."""
         with self._lock:
-            self._db.execute("UPDATE events SET running=0, next_at=?, attempts=?, throttles=? WHERE id=?",
-                             (time.time() + delay_s, attempts, throttles, event_id))
+            if meta is None:
+                self._db.execute(
+                    "UPDATE events SET running=0, next_at=?, attempts=?, throttles=? WHERE id=?",
+                    (time.time() + delay_s, attempts, throttles, event_id))
+            else:
+                self._db.execute(
+                    "UPDATE events SET running=0, next_at=?, attempts=?, throttles=?, meta=? WHERE id=?",
+                    (time.time() + delay_s, attempts, throttles, json.dumps(meta), event_id))
 
     def done(self, event_id: str) -> None:
         with self._lock:
@@ -127,10 +135,12 @@ class AsyncQueue:
     `store.retry()`; if it raises, the event is retried after a short backoff.
     """
 
-    def __init__(self, store: EventStore, deliver: Deliver, workers: int = 64) -> None:
+    def __init__(self, store: EventStore, deliver: Deliver, workers: int = 64,
+                 on_enqueue: Callable[[str], None] | None = None) -> None:
         self.store = store
         self.deliver = deliver
         self.workers = workers
+        self.on_enqueue = on_enqueue      # counts AsyncEventsReceived (function name as given)
         self._wake = asyncio.Event()
         self._running: set[asyncio.Task[None]] = set()
         self._task: asyncio.Task[None] | None = None
@@ -143,8 +153,11 @@ class AsyncQueue:
 
     def enqueue(self, function: str, qualifier: str | None, request_id: str, payload: bytes,
                 meta: dict[str, Any] | None = None) -> str:
+        """Commit the event to disk (before the caller answers 202) and wake a worker."""
         event_id = self.store.add(function, qualifier, request_id, payload, meta)
         self._wake.set()
+        if self.on_enqueue is not None:
+            self.on_enqueue(function)
         return event_id
 
     async def _loop(self) -> None:

@@ -7,6 +7,7 @@ happens in `admission` before anything is started.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -102,6 +103,7 @@ class Invoker:
         self.layers = layers
         self.queue: Any = None          # lamina.invoke.queue.AsyncQueue, set by the server
         self._blueprints: dict[str, Blueprint] = {}
+        self._settling: set[asyncio.Task[None]] = set()
 
     # -- entry ------------------------------------------------------------------------------
 
@@ -160,7 +162,10 @@ class Invoker:
                     client_context=_decode_client_context(req.client_context))
                 result = await env.invoke(invocation, init_ms)
             finally:
-                self.pool.release(env)
+                if env.unsettled:
+                    self._settle_later(env)
+                else:
+                    self.pool.release(env)
         finally:
             ticket.release()
         return InvokeResponse(
@@ -168,6 +173,17 @@ class Invoker:
             function_error=result.function_error,
             log_result=result.log_tail if req.log_type == "Tail" else None,
             request_id=req.request_id, result=result)
+
+    def _settle_later(self, env: Any) -> None:
+        """Answer the caller now; free the environment once its extensions are done."""
+        async def settle() -> None:
+            try:
+                await env.settle()
+            finally:
+                self.pool.release(env)
+        task = asyncio.get_running_loop().create_task(settle())
+        self._settling.add(task)
+        task.add_done_callback(self._settling.discard)
 
     @staticmethod
     def _launch_failed(exc: LaunchError, version: str, req: InvokeRequest) -> InvokeResponse:

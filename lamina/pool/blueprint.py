@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,18 @@ def unreserved_defaults() -> dict[str, str]:
     }
 
 
+# Starts every executable in /opt/extensions in the background, then becomes the runtime.
+LAUNCHER = 'for e in /opt/extensions/*; do [ -f "$e" ] && [ -x "$e" ] && "$e" & done; exec "$@"'
+
+
+def external_extensions(opt_dir: Path | None) -> list[str]:
+    """Names of the executables a function's layers put in /opt/extensions."""
+    folder = opt_dir / "extensions" if opt_dir else None
+    if folder is None or not folder.is_dir():
+        return []
+    return sorted(p.name for p in folder.iterdir() if p.is_file() and os.access(p, os.X_OK))
+
+
 def build(config: dict[str, Any], settings: Settings, launch: Launch, code_dir: Path,
           opt_dir: Path | None, credentials: tuple[str, str]) -> Blueprint:
     name, version = config["FunctionName"], config["Version"]
@@ -47,6 +60,8 @@ def build(config: dict[str, Any], settings: Settings, launch: Launch, code_dir: 
     log_group = logging_config.get("LogGroup") or f"/aws/lambda/{name}"
     runtime = config.get("Runtime") or ""
     user_env = dict(((config.get("Environment") or {}).get("Variables")) or {})
+    extensions = external_extensions(opt_dir)
+    argv = ["/bin/sh", "-c", LAUNCHER, "lamina-init", *launch.argv] if extensions else launch.argv
 
     def spec_for(api_addr: str, stream: str, env_id: str, tmp: Path, fd: int,
                  init_type: str) -> SandboxSpec:
@@ -84,7 +99,7 @@ def build(config: dict[str, Any], settings: Settings, launch: Launch, code_dir: 
         if settings.aws_endpoint_url:
             env.setdefault("AWS_ENDPOINT_URL", settings.aws_endpoint_url)
         return SandboxSpec(
-            env_id=env_id, argv=launch.argv, env=env, code_dir=code_dir, tmp_dir=tmp,
+            env_id=env_id, argv=argv, env=env, code_dir=code_dir, tmp_dir=tmp,
             tmp_size_mb=int((config.get("EphemeralStorage") or {}).get("Size", 512)),
             memory_mb=memory, stdout_fd=fd, opt_dir=opt_dir, runtime_dir=launch.runtime_dir,
             mounts=launch.mounts)
@@ -93,7 +108,8 @@ def build(config: dict[str, Any], settings: Settings, launch: Launch, code_dir: 
         key=f"{name}/{version}/{config_digest(config)}", function_name=name, version=version,
         memory_mb=memory, timeout_s=float(config["Timeout"]),
         tmp_mb=int((config.get("EphemeralStorage") or {}).get("Size", 512)),
-        log_group=log_group, spec_for=spec_for, runtime=runtime)
+        log_group=log_group, spec_for=spec_for, runtime=runtime, handler=config.get("Handler") or "",
+        extensions=len(extensions))
 
 
 def launch_context(config: dict[str, Any], code_dir: Path, opt_dir: Path | None) -> LaunchContext:

@@ -24,6 +24,7 @@ from lamina.observe import lines
 from lamina.observe.logs import LogStore, stream_name
 from lamina.pool.output import OutputCollector
 from lamina.runtime_api.channel import Invocation, Outcome, RuntimeChannel
+from lamina.runtime_api.extensions import Extensions
 from lamina.runtime_api.server import RuntimeApiServer
 from lamina.sandbox.base import Sandbox, SandboxBackend, SandboxSpec
 
@@ -53,6 +54,8 @@ class Blueprint:
     spec_for: Any               # Callable[[str api_addr, str stream, str env_id, Path tmp, int fd, str init_type], SandboxSpec]
     runtime: str = ""
     initialization_type: str = "on-demand"
+    handler: str = ""
+    extensions: int = 0         # external extensions in /opt/extensions
 
 
 @dataclass
@@ -121,6 +124,9 @@ class Environment:
             self._output = OutputCollector(self._line)
         self.channel = RuntimeChannel(env_id=self.id, function_name=self.bp.function_name,
                                       function_version=self.bp.version)
+        self.channel.extensions = Extensions(function_name=self.bp.function_name,
+                                             function_version=self.bp.version,
+                                             handler=self.bp.handler, expected=self.bp.extensions)
         self.api_addr = await self.runtime_api.open(self.channel)
         spec: SandboxSpec = self.bp.spec_for(self.api_addr, self.stream, self.id, self.tmp,
                                              self._output.write_fd, self.bp.initialization_type)
@@ -129,6 +135,16 @@ class Environment:
         ready = asyncio.ensure_future(self.channel.ready.wait())
         done, _ = await asyncio.wait({ready, self._exit_task}, timeout=self._init_timeout(),
                                      return_when=asyncio.FIRST_COMPLETED)
+        extensions = self.channel.extensions
+        if ready in done and self.channel.init_error is None and self.bp.extensions:
+            # Init ends when every extension has asked for its next event, too.
+            remaining = self._init_timeout() - (time.perf_counter() - started)
+            if not await extensions.wait_all_waiting(remaining) or extensions.init_error:
+                self.channel.fail_init(Outcome(ok=False, error_type="Extension.InitError",
+                                               payload=json.dumps(extensions.init_error or {
+                                                   "errorType": "Extension.InitError",
+                                                   "errorMessage": "an extension did not finish Init"}).encode()))
+        extensions.closed = True
         init_ms = (time.perf_counter() - started) * 1000
         if ready in done and self.channel.init_error is None:
             self.state = State.IDLE
@@ -145,6 +161,11 @@ class Environment:
                 "errorMessage": f"Init timed out after {self._init_timeout():.2f} seconds"}).encode())
         await self._stop_runtime()
         return init_ms
+
+    def forget_init_output(self) -> None:
+        """Init ran ahead of any request (provisioned): its output stays in the log stream
+        but is not part of the first invocation's LogResult tail."""
+        self._pending_init_lines = []
 
     def _init_timeout(self) -> float:
         return max(10.0, self.bp.timeout_s) if self.bp.initialization_type == "on-demand" else 600.0
@@ -174,7 +195,7 @@ class Environment:
         self.invocations += 1
         self.last_used = time.monotonic()
         if reset:
-            await self._stop_runtime()
+            await self._stop_runtime("timeout" if outcome.error_type == "Sandbox.Timedout" else "failure")
         return Result(request_id=inv.request_id, payload=outcome.payload,
                       function_error=None if outcome.ok else "Unhandled", log_tail=tail,
                       duration_ms=duration_ms, init_ms=init_ms, error_type=outcome.error_type,
@@ -188,6 +209,9 @@ class Environment:
             return self.init_error, True
         assert self.channel is not None and self.sandbox is not None and self._exit_task
         self.sandbox.reset_peak()
+        if self.bp.extensions:
+            self.channel.extensions.emit_invoke(inv.request_id, inv.deadline_ms,
+                                                inv.invoked_function_arn, inv.trace_id)
         result = self.channel.submit(inv)
         remaining = max(0.0, inv.deadline_ms / 1000 - time.time())
         done, _ = await asyncio.wait({result, self._exit_task}, timeout=remaining,
@@ -225,13 +249,36 @@ class Environment:
 
     # -- teardown ---------------------------------------------------------------------------
 
+    @property
+    def unsettled(self) -> bool:
+        """Extensions are still working on the last invocation (the environment is not free)."""
+        ext = self.channel.extensions if self.channel else None
+        return bool(self.bp.extensions and self.sandbox and ext and not ext.all_waiting())
+
+    async def settle(self) -> None:
+        """Wait (up to the function timeout) for extensions to finish the last invocation."""
+        ext = self.channel.extensions if self.channel else None
+        if ext is not None and not await ext.wait_all_waiting(self.bp.timeout_s):
+            await self.reset()
+
     async def reset(self) -> None:
         """Kill the runtime; the next invocation runs Init again (AWS's reset)."""
         await self._stop_runtime()
 
-    async def _stop_runtime(self) -> None:
+    async def _shutdown_extensions(self, reason: str) -> None:
+        """SHUTDOWN to the extensions that asked for it; they get up to 2,000 ms."""
+        ext = self.channel.extensions if self.channel else None
+        if ext is None or self.sandbox is None or self.sandbox.returncode() is not None:
+            return
+        deadline_ms = int(time.time() * 1000) + 2000
+        if ext.emit_shutdown(reason, deadline_ms):
+            await asyncio.sleep(0)            # let them pick the event up before waiting
+            await ext.wait_all_waiting(2.0)
+
+    async def _stop_runtime(self, reason: str = "failure") -> None:
         """Kill the runtime but keep /tmp and the log stream (AWS's reset)."""
         if self.sandbox is not None:
+            await self._shutdown_extensions(reason)
             await self.sandbox.destroy()
         if self._exit_task is not None and not self._exit_task.done():
             self._exit_task.cancel()
@@ -248,7 +295,7 @@ class Environment:
         """Stop everything and delete /tmp. Idempotent."""
         if self.state == State.DEAD:
             return
-        await self._stop_runtime()
+        await self._stop_runtime("spindown")
         self.state = State.DEAD
         if self._output is not None:
             self._output.close()

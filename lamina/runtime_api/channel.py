@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass
@@ -47,8 +48,8 @@ class RuntimeChannel:
     current: Invocation | None = None
     result: asyncio.Future[Outcome] | None = None
     _queue: asyncio.Queue[Invocation] = field(default_factory=asyncio.Queue)
-    # Extensions registered in this environment (id -> name); filled by the extensions API.
-    extensions: dict[str, str] = field(default_factory=dict)
+    # The environment's extensions (lamina.runtime_api.extensions.Extensions), if any.
+    extensions: Any = None
 
     def submit(self, invocation: Invocation) -> asyncio.Future[Outcome]:
         """Hand an invocation to the runtime; the future resolves with its outcome."""

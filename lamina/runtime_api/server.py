@@ -16,6 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from lamina.runtime_api.channel import Invocation, Outcome, RuntimeChannel
+from lamina.runtime_api.extensions import routes as extension_routes
 
 log = logging.getLogger("lamina.runtime_api")
 
@@ -32,7 +33,6 @@ class RuntimeApiServer:
         self._channels: dict[int, RuntimeChannel] = {}
         self._sites: dict[str, web.BaseSite] = {}
         self._runner: web.AppRunner | None = None
-        self.extension_routes: list[tuple[str, str, Any]] = []
 
     async def start(self) -> None:
         app = web.Application(client_max_size=8 * 1024 * 1024)
@@ -42,7 +42,7 @@ class RuntimeApiServer:
         r.add_post("/2018-06-01/runtime/invocation/{rid}/error", self._invoke_error)
         r.add_post("/2018-06-01/runtime/init/error", self._init_error)
         r.add_get("/2018-06-01/ping", lambda _: web.Response(text="pong"))
-        for method, path, handler in self.extension_routes:
+        for method, path, handler in extension_routes(self._extensions_of):
             r.add_route(method, path, handler)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False,
                                      shutdown_timeout=0.5)
@@ -68,6 +68,10 @@ class RuntimeApiServer:
         self._channels.pop(channel.port, None)
         if site is not None:
             await site.stop()
+
+    def _extensions_of(self, request: web.Request) -> Any:
+        channel = self.channel_of(request)
+        return channel.extensions if channel is not None else None
 
     def channel_of(self, request: web.Request) -> RuntimeChannel | None:
         sock = request.transport.get_extra_info("sockname") if request.transport else None

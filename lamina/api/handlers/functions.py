@@ -58,6 +58,6 @@ async def delete_function(call: Call, p: dict[str, Any]) -> dict[str, Any]:
 
 @operation("ListFunctions")
 async def list_functions(call: Call, p: dict[str, Any]) -> dict[str, Any]:
-    items = call.services.functions.list(p.get("FunctionVersion") == "ALL")
+    items = call.services.functions.list_all(p.get("FunctionVersion") == "ALL")
     chunk, marker = page(items, p.get("Marker"), p.get("MaxItems"))
     return {"Functions": chunk, "NextMarker": marker}

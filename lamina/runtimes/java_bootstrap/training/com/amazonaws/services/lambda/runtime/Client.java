@@ -1,0 +1,10 @@
+// Training-only declaration (see Context.java).
+package com.amazonaws.services.lambda.runtime;
+
+public interface Client {
+    String getInstallationId();
+    String getAppTitle();
+    String getAppVersionName();
+    String getAppVersionCode();
+    String getAppPackageName();
+}

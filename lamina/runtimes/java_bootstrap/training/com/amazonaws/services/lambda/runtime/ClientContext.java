@@ -1,0 +1,10 @@
+// Training-only declaration (see Context.java).
+package com.amazonaws.services.lambda.runtime;
+
+import java.util.Map;
+
+public interface ClientContext {
+    Client getClient();
+    Map<String, String> getCustom();
+    Map<String, String> getEnvironment();
+}

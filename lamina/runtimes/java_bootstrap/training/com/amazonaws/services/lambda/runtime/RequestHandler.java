@@ -1,0 +1,6 @@
+// Training-only declaration (see Context.java).
+package com.amazonaws.services.lambda.runtime;
+
+public interface RequestHandler<I, O> {
+    O handleRequest(I input, Context context);
+}

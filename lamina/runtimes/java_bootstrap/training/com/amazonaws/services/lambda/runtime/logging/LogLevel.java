@@ -1,0 +1,6 @@
+// Training-only declaration (see ../Context.java).
+package com.amazonaws.services.lambda.runtime.logging;
+
+public enum LogLevel {
+    UNDEFINED, TRACE, DEBUG, INFO, WARN, ERROR, FATAL
+}
