@@ -144,7 +144,8 @@ class Services:
         # As AWS counts it: every version's package and every layer version's archive.
         total_code = sum(int(doc.get("CodeSize") or 0) for _, doc in self.store.scan(VERSION))
         total_code += sum(int((doc.get("Content") or {}).get("CodeSize") or 0)
-                          for _, doc in self.store.scan(LAYER_VERSION))
+                          for _, doc in self.store.scan(LAYER_VERSION)
+                          if not doc.get("_deleted"))  # deleted versions are tombstones
         return {
             "AccountLimit": {
                 "TotalCodeSize": 80530636800,

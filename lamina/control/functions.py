@@ -65,7 +65,7 @@ class Functions:
     """The function/version state machine. Methods are called on the event loop."""
 
     def __init__(self, store: MetadataStore, blobs: BlobStore, code: CodeCache, arns: Arns,
-                 layers: Callable[[list[str], str | None], list[dict[str, Any]]] | None = None) -> None:
+                 layers: Callable[[list[str], str | None, int], list[dict[str, Any]]] | None = None) -> None:
         self.store = store
         self.blobs = blobs
         self.code = code
@@ -92,7 +92,7 @@ class Functions:
         tags = p.get("Tags") or {}
         tag_limit_check(len(tags))
         package = self._package(p.get("Code") or {})
-        layers = self._layers(p.get("Layers"), p.get("Runtime"))
+        layers = self._layers(p.get("Layers"), p.get("Runtime"), package.unzipped_size)
         if self.store.get(FUNCTION, name) is not None:
             raise ResourceConflictException(f"Function already exist: {name}")
         config: Doc = {
@@ -121,6 +121,7 @@ class Functions:
             "RuntimeVersionConfig": {"RuntimeVersionArn": self._runtime_version_arn(p.get("Runtime"))},
             "LoggingConfig": self._logging(p.get("LoggingConfig"), name),
             "_code": package.digest,
+            "_unzipped": package.unzipped_size,
         }
         self._optional_fields(config, p)
         if env is not None:
@@ -182,12 +183,14 @@ class Functions:
             "Error occurred while GetObject. S3 Error Code: ServiceUnavailable. S3 Error Message: "
             "no S3-compatible endpoint is configured (--aws-endpoint-url).")
 
-    def _layers(self, arns: list[str] | None, runtime: str | None) -> list[dict[str, Any]]:
+    def _layers(self, arns: list[str] | None, runtime: str | None,
+                code_unzipped: int) -> list[dict[str, Any]]:
+        """The wire `Layers` list; the 250 MB unzipped limit counts the code and the layers."""
         if not arns:
             return []
         if self.layer_resolver is None:
             raise InvalidParameterValueException("Layers are not supported by this server.")
-        return self.layer_resolver(arns, runtime)
+        return self.layer_resolver(arns, runtime, code_unzipped)
 
     # -- background state transitions ----------------------------------------------------
 
@@ -301,7 +304,8 @@ class Functions:
             preview = public(doc)
             preview.update(CodeSha256=package.sha256_b64, CodeSize=package.size)
             return preview
-        doc.update(CodeSha256=package.sha256_b64, CodeSize=package.size, _code=package.digest)
+        doc.update(CodeSha256=package.sha256_b64, CodeSize=package.size, _code=package.digest,
+                   _unzipped=package.unzipped_size)
         if p.get("Architectures"):
             doc["Architectures"] = p["Architectures"]
         self._mark_updating(doc)
@@ -325,7 +329,8 @@ class Functions:
             env_size_check(variables)
             doc["Environment"] = {"Variables": variables}
         if "Layers" in p:
-            layers = self._layers(p["Layers"], p.get("Runtime", doc.get("Runtime")))
+            layers = self._layers(p["Layers"], p.get("Runtime", doc.get("Runtime")),
+                                  doc.get("_unzipped", 0))
             if layers:
                 doc["Layers"] = layers
             else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,7 +24,7 @@ class FilesystemBlobStore(BlobStore):
         path = self.local_path(digest)
         if not path.exists():
             path.parent.mkdir(exist_ok=True)
-            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            tmp = path.with_suffix(f".{uuid.uuid4().hex}.tmp")   # unique per writer
             tmp.write_bytes(data)
             os.replace(tmp, path)
         return digest
