@@ -20,8 +20,9 @@ from lamina.api.app import build_app
 from lamina.arns import Arns, FunctionRef
 from lamina.control.aliases import Aliases
 from lamina.control.code import CodeCache
-from lamina.control.eventinvoke import EventInvokeConfigs
 from lamina.control.concurrency import Concurrency
+from lamina.control.esm import EventSourceMappings
+from lamina.control.eventinvoke import EventInvokeConfigs
 from lamina.control.functions import Functions
 from lamina.control.layers import LAYER_VERSION, Layers, OptDirs
 from lamina.control.policies import Policies
@@ -30,6 +31,7 @@ from lamina.control.s3code import S3CodeFetcher
 from lamina.control.urls import Urls
 from lamina.invoke.admission import Admission, Limits
 from lamina.invoke.delivery import Delivery
+from lamina.events.base import EventSources
 from lamina.invoke.destinations import Destinations
 from lamina.invoke.provisioning import Provisioner
 from lamina.invoke.queue import AsyncQueue, EventStore
@@ -71,7 +73,7 @@ class Services:
         self.urls = Urls(self.functions, f"localhost:{settings.port}")
         self.logs = LogStore(data / "logs")
         self.runtime_api = RuntimeApiServer()
-        self.backend = make_backend(settings.sandbox)
+        self.backend = make_backend(settings.sandbox, state_dir=data / "sandbox")
         self.pool = Pool(self.backend, self.runtime_api, self.logs, data / "envs",
                          settings.keep_alive_s)
         self.runtimes = Registry(settings.interpreters)
@@ -93,6 +95,9 @@ class Services:
         self.queue = AsyncQueue(self.events, self.delivery, settings.async_workers,
                                 on_enqueue=self.outcomes.received)
         self.invoker.queue = self.queue
+        # Event source mappings and their pollers (one task per enabled mapping).
+        self.esm = EventSourceMappings(self.functions)
+        self.event_sources = EventSources(settings, self.esm, self.invoker, self.store)
         self._code_key = self._secret(data / "code.key")
 
     @staticmethod
@@ -102,21 +107,19 @@ class Services:
             path.chmod(0o600)
         return path.read_bytes()
 
-    def _reserved_of(self, name: str) -> int | None:
-        doc = self.store.get(FUNCTION, name)
-        return None if doc is None else doc.get("reserved_concurrency")
-
     async def start(self) -> None:
         await self.runtime_api.start()
         self.logs.start()
         self.pool.start()
         self.provisioner.start()
         self.queue.start()
+        self.event_sources.start()
         # Finish transitions that a previous run left Pending/InProgress.
         for name, _ in self.store.scan(FUNCTION):
             await self.functions.activate(name)
 
     async def close(self) -> None:
+        await self.event_sources.close()
         await self.queue.close()
         await self.provisioner.close()
         await self.pool.close()

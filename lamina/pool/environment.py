@@ -147,6 +147,7 @@ class Environment:
         extensions.closed = True
         init_ms = (time.perf_counter() - started) * 1000
         if ready in done and self.channel.init_error is None:
+            self.sandbox.init_done()
             self.state = State.IDLE
             return init_ms
         ready.cancel()

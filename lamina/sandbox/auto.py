@@ -2,8 +2,8 @@
 
 Names: "bwrap", "process", and "auto" (bwrap if it works on this host, else
 process with its no-isolation warning). A new backend (the coming "ray" one) is one
-more entry in `BACKENDS`: a function taking the keyword options of `make_backend`
-and returning a backend.
+more entry in `BACKENDS`: a function taking the options of `make_backend`
+(cgroup_parent, cpu_mode, state_dir) and returning a backend.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import logging
 import shutil
 import subprocess
 from collections.abc import Callable
+from pathlib import Path
 
 from lamina.sandbox.base import SandboxBackend
 from lamina.sandbox.cgroups import detect
@@ -36,22 +37,23 @@ def bwrap_usable(bwrap: str | None = None) -> bool:
     return res.returncode == 0
 
 
-def _bwrap(cgroup_parent: str = "lamina") -> SandboxBackend:
+def _bwrap(cgroup_parent: str, cpu_mode: str, state_dir: Path | None) -> SandboxBackend:
     from lamina.sandbox.bwrap import BwrapBackend
-    return BwrapBackend(detect(parent=cgroup_parent))
+    return BwrapBackend(detect(parent=cgroup_parent, cpu_mode=cpu_mode),
+                        etc_dir=state_dir / "etc" if state_dir is not None else None)
 
 
-def _process(cgroup_parent: str = "lamina") -> SandboxBackend:
+def _process(cgroup_parent: str, cpu_mode: str, state_dir: Path | None) -> SandboxBackend:
     from lamina.sandbox.process import ProcessBackend
-    return ProcessBackend(detect(parent=cgroup_parent))
+    return ProcessBackend(detect(parent=cgroup_parent, cpu_mode=cpu_mode))
 
 
-def _auto(cgroup_parent: str = "lamina") -> SandboxBackend:
+def _auto(cgroup_parent: str, cpu_mode: str, state_dir: Path | None) -> SandboxBackend:
     if bwrap_usable():
-        return _bwrap(cgroup_parent)
+        return _bwrap(cgroup_parent, cpu_mode, state_dir)
     log.warning("bubblewrap is missing or cannot create namespaces on this host; "
                 "falling back to the 'process' sandbox backend")
-    return _process(cgroup_parent)
+    return _process(cgroup_parent, cpu_mode, state_dir)
 
 
 # Extension point: "ray": a factory building the Ray backend (lamina/sandbox/ray.py).
@@ -62,15 +64,20 @@ BACKENDS: dict[str, Callable[..., SandboxBackend]] = {
 }
 
 
-def make_backend(name: str, *, cgroup_parent: str = "lamina") -> SandboxBackend:
+def make_backend(name: str, *, cgroup_parent: str = "lamina", cpu_mode: str = "quota",
+                 state_dir: Path | None = None) -> SandboxBackend:
     """The backend called `name`; ValueError for an unknown name.
 
-    `cgroup_parent` is the group (under each cgroup hierarchy's root) that holds
-    one group per sandbox.
+    `cgroup_parent`: the group (under each cgroup hierarchy's root) that holds one
+    group per sandbox. `cpu_mode`: "quota" (a hard cap in proportion to memory,
+    as on AWS) or "weight" (the same proportion, only under contention; see
+    `lamina.sandbox.cgroups.base`). `state_dir`: a folder the backend may own for
+    files it keeps while running (bwrap stages /etc in `state_dir/etc`); default
+    a temporary folder.
     """
     try:
         factory = BACKENDS[name]
     except KeyError:
         raise ValueError(f"unknown sandbox backend {name!r}; "
                          f"choose one of {', '.join(sorted(BACKENDS))}") from None
-    return factory(cgroup_parent=cgroup_parent)
+    return factory(cgroup_parent, cpu_mode, state_dir)

@@ -71,6 +71,9 @@ class Sandbox(abc.ABC):
     def reset_peak(self) -> None:
         """Start a new peak-measuring period (called at the start of each invoke)."""
 
+    def init_done(self) -> None:  # noqa: B027 - optional for backends without CPU limits
+        """Init is over: apply the CPU limit (Init runs with full CPU, as on AWS)."""
+
     @abc.abstractmethod
     def oom_killed(self) -> bool:
         """True if the kernel killed something in this sandbox for exceeding its memory."""

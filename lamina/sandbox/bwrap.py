@@ -119,9 +119,10 @@ class BwrapBackend(SandboxBackend):
     def __init__(self, cgroups: Cgroups | None = None, *, uid: int = SANDBOX_UID,
                  gid: int = SANDBOX_GID, bwrap: str | None = None,
                  etc_dir: Path | None = None) -> None:
-        """`etc_dir`: an empty folder to stage /etc in (default: a new temporary
-        folder, removed by `close()`; pass one under the data dir so that no
-        /tmp cleaner removes it under a long-running server)."""
+        """`etc_dir`: where to stage /etc; emptied first (default: a new temporary
+        folder, removed by `close()`; prefer one under the data dir: a killed server
+        leaves a temporary one behind, and /tmp cleaners may delete it under a
+        long-running server)."""
         self.bwrap = bwrap or shutil.which("bwrap") or "/usr/bin/bwrap"
         self.cgroups = cgroups if cgroups is not None else detect()
         self.privileged = os.geteuid() == 0
@@ -132,6 +133,9 @@ class BwrapBackend(SandboxBackend):
         self.host_uid = uid if self.privileged else os.getuid()
         self.host_gid = gid if self.privileged else os.getgid()
         self._own_etc = etc_dir is None
+        if etc_dir is not None:
+            shutil.rmtree(etc_dir, ignore_errors=True)
+            etc_dir.mkdir(parents=True)
         self._etc = etc_dir or Path(tempfile.mkdtemp(prefix="lamina-etc-"))
         self._static = self._static_layout(stage_etc(self._etc, uid, gid))
 

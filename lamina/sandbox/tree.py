@@ -79,6 +79,9 @@ class ProcessTree(Sandbox):
             if self.group.needs_polling and self._poller is None:
                 self._poller = asyncio.get_running_loop().create_task(self._poll())
 
+    def init_done(self) -> None:
+        self.group.limit_cpu()
+
     def oom_killed(self) -> bool:
         return (self._final_oom if self._gone else self.group.oom_kills()) > 0
 

@@ -69,6 +69,12 @@ class Env:
     def log(self) -> str:
         return self.log_path.read_text()
 
+    async def wait_output(self, text: str, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while text not in self.log():
+            assert time.monotonic() < deadline, f"no {text!r} in {self.log()!r}"
+            await asyncio.sleep(0.02)
+
 
 @pytest.fixture(scope="module")
 def backend() -> Iterator[BwrapBackend]:
@@ -182,6 +188,18 @@ except OSError as e:
     assert not mounted(env.tmp) and not any(env.tmp.iterdir())
 
 
+def test_tmp_is_private_to_its_environment(backend: BwrapBackend, env: Env,
+                                           tmp_path: Path) -> None:
+    other = Env(tmp_path, "other")
+    try:
+        py(backend, env, "open('/tmp/mine', 'w').write('a')")
+        rc, out = py(backend, other, "import os; print(sorted(os.listdir('/tmp')))")
+        assert rc == 0 and out.strip() == "[]", out
+    finally:
+        asyncio.run(backend.release_tmp(other.tmp))
+        os.close(other.log_fd)
+
+
 def test_host_processes_are_invisible(backend: BwrapBackend, env: Env) -> None:
     rc, out = py(backend, env, """
 import os
@@ -254,7 +272,7 @@ while True:
         spec = env.spec([PY, "-c", bomb], max_processes=48)
         sb = await backend.start(spec)
         pids_dir = CGROUP_ROOT / "pids" / PARENT / spec.env_id
-        for _ in range(200):
+        for _ in range(600):    # generous: the test host may be busy
             await asyncio.sleep(0.05)
             if int((pids_dir / "pids.current").read_text()) >= 48:
                 break
@@ -295,10 +313,7 @@ time.sleep(30)
 
     async def go() -> tuple[int, int]:
         sb = await backend.start(env.spec([PY, "-c", code]))
-        for _ in range(300):
-            if "freed" in env.log():
-                break
-            await asyncio.sleep(0.02)
+        await env.wait_output("freed")
         peak = sb.memory_peak_mb()
         sb.reset_peak()
         after = sb.memory_peak_mb()
@@ -319,6 +334,8 @@ def test_cpu_quota_follows_memory(env: Env) -> None:
             spec = env.spec(["/usr/bin/true"], memory_mb=512)
             sb = await b.start(spec)
             cpu = CGROUP_ROOT / "cpu" / (PARENT + "-q") / spec.env_id
+            assert int((cpu / "cpu.cfs_quota_us").read_text()) == -1, "Init runs uncapped"
+            sb.init_done()
             assert int((cpu / "cpu.cfs_quota_us").read_text()) == cpu_quota_us(512, cg.cores)
             mem = CGROUP_ROOT / "memory" / (PARENT + "-q") / spec.env_id
             assert int((mem / "memory.limit_in_bytes").read_text()) == 512 << 20
@@ -347,7 +364,7 @@ def test_destroy_is_idempotent(backend: BwrapBackend, env: Env) -> None:
 def test_cancelled_start_leaves_nothing_behind(backend: BwrapBackend, env: Env) -> None:
     async def go() -> int:
         cancelled = 0
-        for delay in (0, 0.001, 0.002, 0.004, 0.008):
+        for delay in (0, 0.0005, 0.001, 0.002, 0.004, 0.008, 0.016):
             spec = env.spec([PY, "-c", "import time; time.sleep(30)"])
             try:
                 sb = await asyncio.wait_for(backend.start(spec), delay)
@@ -357,7 +374,9 @@ def test_cancelled_start_leaves_nothing_behind(backend: BwrapBackend, env: Env) 
                 await sb.destroy()
             assert not (CGROUP_ROOT / "memory" / PARENT / spec.env_id).exists(), delay
         return cancelled
-    assert asyncio.run(go()) >= 3      # cancelled at several points of start()
+    # Cancelled at one or more points of start() (how many depends on the machine's speed);
+    # what matters is that no cancellation leaves a cgroup or a process behind.
+    assert asyncio.run(go()) >= 1
     procs = [p for p in Path("/proc").iterdir() if p.name.isdigit()]
     assert [p for p in procs if _in_test_cgroup(int(p.name))] == []
 
@@ -428,13 +447,17 @@ def test_rewrite_rules(tmp_path: Path) -> None:
         "PATH": "/h/node/bin:/usr/bin:/d/opt/bin", "API": "127.0.0.1:9001", "T": "/d/tmp"}
 
 
-def test_make_backend() -> None:
-    assert isinstance(make_backend("auto", cgroup_parent=PARENT + "-a"), BwrapBackend)
+def test_make_backend(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown sandbox backend"):
         make_backend("docker")
     for name in ("bwrap", "auto"):
-        b = make_backend(name, cgroup_parent=PARENT + "-a")
+        b = make_backend(name, cgroup_parent=PARENT + "-a", state_dir=tmp_path)
+        assert isinstance(b, BwrapBackend)
+        assert (tmp_path / "etc" / "passwd").exists()
         asyncio.run(b.close())
+    p = make_backend("process", cgroup_parent=PARENT + "-a", cpu_mode="weight")
+    assert isinstance(p, ProcessBackend) and not p.isolated
+    asyncio.run(p.close())
 
 
 # ------------------------------------------------------------------ latency
@@ -502,10 +525,7 @@ def test_process_backend_without_cgroups_reports_peak(env: Env) -> None:
 
     async def go() -> int:
         sb = await b.start(env.spec([PY, "-c", code], memory_mb=512))
-        for _ in range(300):
-            if "ready" in env.log():
-                break
-            await asyncio.sleep(0.02)
+        await env.wait_output("ready")
         peak = sb.memory_peak_mb()
         await sb.destroy()
         assert await sb.wait() == -9

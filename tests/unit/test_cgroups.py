@@ -128,10 +128,12 @@ def test_v2_writes_files(tmp_path: Path) -> None:
     assert (tmp_path / "cgroup.subtree_control").read_text() == "+memory +cpu +pids"
     assert (tmp_path / "lamina" / "cgroup.subtree_control").read_text() == "+memory +cpu +pids"
     (tmp_path / "lamina" / "env-1").mkdir()    # stale group from a crash: recreated
-    cg.create("env-1", 512, 64)
+    group = cg.create("env-1", 512, 64)
     g = tmp_path / "lamina" / "env-1"
     assert (g / "memory.max").read_text() == str(512 * 1024 * 1024)
     assert (g / "memory.swap.max").read_text() == "0"
+    assert (g / "cpu.max").read_text() == "max 100000", "Init runs uncapped"
+    group.limit_cpu()
     assert (g / "cpu.max").read_text() == f"{cpu_quota_us(512, cg.cores)} 100000"
     assert (g / "pids.max").read_text() == "64"
     weighted = CgroupsV2(tmp_path, "lamina-w", {"cpu", "memory"}, cpu_mode="weight")

@@ -66,6 +66,17 @@ class Group(abc.ABC):
     def adopt(self, pid: int) -> None:  # noqa: B027 - only `none` needs it
         """Tell the parent side that `pid` joined by itself (`join_self`)."""
 
+    # (file, value) that caps the CPU once Init is over; None when not capping (weight mode).
+    cpu_cap: tuple[Path, str] | None = None
+
+    def limit_cpu(self) -> None:
+        """Apply the CPU cap. Init runs uncapped, as on AWS, which gives Init a CPU boost."""
+        if self.cpu_cap is not None:
+            try:
+                write_file(*self.cpu_cap)
+            except (OSError, ProcessLookupError):
+                pass
+
     @abc.abstractmethod
     def memory_peak_bytes(self) -> int:
         """Peak memory since creation or the last `reset_peak()`."""

@@ -87,8 +87,8 @@ class CgroupsV1(Cgroups):
                 write_file(mem / "memory.swappiness", "0")
             if "cpu" in dirs and self.cpu_mode == "quota":
                 write_file(dirs["cpu"] / "cpu.cfs_period_us", str(CPU_PERIOD_US))
-                quota = cpu_quota_us(memory_mb, self.cores)
-                write_file(dirs["cpu"] / "cpu.cfs_quota_us", str(quota))
+                write_file(dirs["cpu"] / "cpu.cfs_quota_us", "-1")        # uncapped during Init
+                group.cpu_cap = (dirs["cpu"] / "cpu.cfs_quota_us", str(cpu_quota_us(memory_mb, self.cores)))
             elif "cpu" in dirs:
                 write_file(dirs["cpu"] / "cpu.shares", str(cpu_share(memory_mb, 1024, 2, 262144)))
             if "pids" in dirs:

@@ -127,8 +127,9 @@ class CgroupsV2(Cgroups):
             except FileNotFoundError:   # no swap accounting: nothing to disable
                 pass
             if "cpu" in self.controllers and self.cpu_mode == "quota":
-                quota = cpu_quota_us(memory_mb, self.cores)
-                write_file(path / "cpu.max", f"{quota} {CPU_PERIOD_US}")
+                write_file(path / "cpu.max", f"max {CPU_PERIOD_US}")            # uncapped during Init
+                group.cpu_cap = (path / "cpu.max",
+                                 f"{cpu_quota_us(memory_mb, self.cores)} {CPU_PERIOD_US}")
             elif "cpu" in self.controllers:
                 write_file(path / "cpu.weight", str(cpu_share(memory_mb, 100, 1, 10000)))
             if "pids" in self.controllers:
