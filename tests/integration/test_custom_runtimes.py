@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 import uuid
@@ -103,3 +105,58 @@ def test_missing_or_non_executable_bootstrap(lambda_client, create_function):
     create_function(fn2, {"bootstrap": "#!/bin/sh\necho hi\n"}, runtime="provided.al2023", handler="x")
     body = json.load(lambda_client.invoke(FunctionName=fn2, Payload=b"{}")["Payload"])
     assert body["errorMessage"].endswith("fork/exec /var/task/bootstrap: permission denied")
+
+
+NODE_RIC_VERSION = "3.3.0"    # the newest release whose engines field accepts Node.js 20
+
+
+@pytest.fixture(scope="session")
+def node_ric_files() -> dict[str, bytes]:
+    """The official aws-lambda-ric from npm, built here (native code: cmake, g++, autotools).
+
+    The build takes minutes, so it is cached across runs under LAMINA_TEST_CACHE.
+    """
+    if shutil.which("npm") is None:
+        pytest.skip("npm is not installed")
+    cache = Path(os.environ.get("LAMINA_TEST_CACHE", Path.home() / ".cache" / "lamina-tests"))
+    prefix = cache / f"aws-lambda-ric-{NODE_RIC_VERSION}"
+    package = prefix / "node_modules" / "aws-lambda-ric"
+    if not (package / "dist" / "rapid-client.node").exists():
+        shutil.rmtree(prefix, ignore_errors=True)
+        prefix.mkdir(parents=True)
+        subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--prefix", str(prefix),
+                        f"aws-lambda-ric@{NODE_RIC_VERSION}"], check=True, timeout=1500,
+                       capture_output=True)
+    files: dict[str, bytes] = {}
+    for part in ("bin", "dist"):
+        for path in (package / part).rglob("*"):
+            if path.is_file():
+                files[f"node_modules/aws-lambda-ric/{path.relative_to(package)}"] = path.read_bytes()
+    files["node_modules/aws-lambda-ric/package.json"] = (package / "package.json").read_bytes()
+    return files
+
+
+def test_official_node_aws_lambda_ric_runs_unchanged(lambda_client, create_function, node_ric_files):
+    files: dict[str, str | bytes] = dict(node_ric_files)
+    files["bootstrap"] = ("#!/bin/sh\n"
+                          "# The official AWS Node.js runtime interface client, unchanged.\n"
+                          "exec /usr/bin/node /var/task/node_modules/aws-lambda-ric/bin/index.mjs \"$_HANDLER\"\n")
+    files["app.mjs"] = ("export const handler = async (event, context) => {\n"
+                        "  console.log('node ric says hi');\n"
+                        "  if (event.fail) throw new TypeError('node ric failure');\n"
+                        "  return {echo: event, fn: context.functionName, rid: context.awsRequestId};\n"
+                        "};\n")
+    modes = {"bootstrap": 0o755, "node_modules/aws-lambda-ric/bin/index.mjs": 0o755}
+    fn = name("noderic")
+    create_function(fn, files, runtime="provided.al2023", handler="app.handler", modes=modes,
+                    Timeout=10, MemorySize=256)
+    resp = lambda_client.invoke(FunctionName=fn, Payload=json.dumps({"x": 2}), LogType="Tail")
+    body = json.load(resp["Payload"])
+    assert "FunctionError" not in resp, body
+    assert body == {"echo": {"x": 2}, "fn": fn, "rid": resp["ResponseMetadata"]["RequestId"]}
+    import base64
+    assert "node ric says hi" in base64.b64decode(resp["LogResult"]).decode()
+    failed = lambda_client.invoke(FunctionName=fn, Payload=json.dumps({"fail": True}))
+    error = json.load(failed["Payload"])
+    assert failed["FunctionError"] == "Unhandled"
+    assert error["errorType"] == "TypeError" and error["errorMessage"] == "node ric failure"
