@@ -63,10 +63,9 @@ class Concurrency:
         # Called with no arguments whenever reserved or provisioned concurrency changed.
         self.listeners: list[Callable[[], None]] = []
         # Instance lists (the class attributes on Functions are shared defaults).
-        if PROVISIONED not in functions.dependent_kinds:
-            functions.dependent_kinds = [*functions.dependent_kinds, PROVISIONED]
-        functions.version_delete_guards = [*functions.version_delete_guards, self._version_guard]
+        functions.register_dependent(PROVISIONED, self._version_guard)
         aliases.move_listeners.append(self._alias_moved)
+        aliases.delete_listeners.append(self._alias_deleted)
 
     def _changed(self) -> None:
         for listener in self.listeners:
@@ -243,6 +242,10 @@ class Concurrency:
         self.store.put(PROVISIONED, key, doc)
         self._changed()
 
+    def _alias_deleted(self, name: str, alias: str) -> None:
+        """DeleteAlias takes the alias's provisioned concurrency with it."""
+        self.drop(f"{name}/{alias}")
+
     # -- for the provisioner and admission ----------------------------------------------------
 
     def configs(self) -> list[tuple[str, Doc]]:
@@ -250,8 +253,8 @@ class Concurrency:
         return self.store.scan(PROVISIONED)
 
     def still_valid(self, key: str, doc: Doc) -> bool:
-        """Whether the function and the qualifier of a config still exist (an alias or a
-        version can be deleted without a hook here)."""
+        """Whether the function and the qualifier of a config still exist (belt and braces:
+        the hooks above normally drop a config with its alias, version or function)."""
         name, qualifier = key.split("/", 1)
         if self.store.get(FUNCTION, name) is None:
             return False

@@ -47,9 +47,7 @@ class EventInvokeConfigs:
         self.arns = functions.arns
         # Deleting a function deletes its configs; deleting a version deletes that version's.
         # (Copied onto the instance, never appended to the class-wide default lists.)
-        if EVENT_INVOKE_CONFIG not in functions.dependent_kinds:
-            functions.dependent_kinds = [*functions.dependent_kinds, EVENT_INVOKE_CONFIG]
-        functions.version_delete_guards = [*functions.version_delete_guards, self._version_deleted]
+        functions.register_dependent(EVENT_INVOKE_CONFIG, self._version_deleted)
 
     # -- reads ------------------------------------------------------------------------------
 

@@ -74,6 +74,8 @@ class Functions:
         # Layer ARNs -> the wire `Layers` list (validated); provided by control.layers.
         self.layer_resolver = layers
         self.listeners: list[Callable[[str, str | None], None]] = []  # (name, version) changed
+        self.dependent_kinds: list[str] = []
+        self.version_delete_guards: list[Callable[[str, str], None]] = []
         self._tasks: set[asyncio.Task[None]] = set()
 
     # -- create ---------------------------------------------------------------------------
@@ -435,10 +437,18 @@ class Functions:
                 self._delete_version(name, qualifier)
         self._notify(name, qualifier)
 
-    # Kinds of documents keyed by "<function>/…" that other control modules keep.
-    dependent_kinds: list[str] = []
-    # Checks run before a version is deleted (provisioned concurrency, aliases ...).
-    version_delete_guards: list[Callable[[str, str], None]] = []
+    def register_dependent(self, kind: str,
+                           on_version_delete: Callable[[str, str], None] | None = None) -> None:
+        """Another control module keeps documents of `kind` keyed "<function>[/…]".
+
+        DeleteFunction removes them with the function; `on_version_delete(name, version)`
+        runs before a version is deleted and may refuse by raising (provisioned
+        concurrency) or clean up after it (policies, event invoke configs).
+        """
+        if kind not in self.dependent_kinds:
+            self.dependent_kinds.append(kind)
+        if on_version_delete is not None:
+            self.version_delete_guards.append(on_version_delete)
 
     def _delete_version(self, name: str, version: str) -> None:
         for guard in self.version_delete_guards:

@@ -54,12 +54,10 @@ class Policies:
         self.store = functions.store
         self.resolve = functions.resolve
         self.arns = functions.arns
-        # DeleteFunction removes every "<name>" and "<name>/…" document of these kinds.
-        if POLICY not in functions.dependent_kinds:
-            functions.dependent_kinds = [*functions.dependent_kinds, POLICY]
-        # A deleted version takes its policy with it (guards run inside the delete's
-        # transaction, so a later guard that refuses the deletion rolls this back too).
-        functions.version_delete_guards = [*functions.version_delete_guards, self._drop_version]
+        # DeleteFunction removes every "<name>" and "<name>/…" policy; a deleted version takes
+        # its policy with it (guards run inside the delete's transaction, so a later guard
+        # that refuses the deletion rolls this back too).
+        functions.register_dependent(POLICY, self._drop_version)
 
     def _drop_version(self, name: str, version: str) -> None:
         self.store.delete(POLICY, policy_key(name, version))

@@ -52,8 +52,7 @@ class Urls:
         self.host_suffix = f"lambda-url.{functions.arns.region}.{domain}"
         self.scheme = scheme
         self._by_id: dict[str, str] = {}     # url-id -> store key
-        if URL not in functions.dependent_kinds:
-            functions.dependent_kinds = [*functions.dependent_kinds, URL]
+        functions.register_dependent(URL)
 
     # -- resolution ---------------------------------------------------------------------------
 
