@@ -16,6 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
+from lamina.api import s3_notifications
 from lamina.api.app import build_app
 from lamina.arns import Arns, FunctionRef
 from lamina.control.aliases import Aliases
@@ -174,6 +175,7 @@ def _internal_routes(services: Services) -> Any:
 
     def add(app: web.Application) -> None:
         app.router.add_get("/_lamina/code/{digest}.zip", download_code)
+        s3_notifications.add_routes(app, services)   # webhooks of S3-compatible stores
     return add
 
 

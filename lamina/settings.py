@@ -59,6 +59,14 @@ class Settings:
         if "LAMINA_ACCESS_KEY_ID" in env:
             values["credentials"] = {env["LAMINA_ACCESS_KEY_ID"]:
                                      env.get("LAMINA_SECRET_ACCESS_KEY", "")}
+        for var, key, kind in (("LAMINA_ACCOUNT_CONCURRENCY", "account_concurrency", int),
+                               ("LAMINA_UNRESERVED_MINIMUM", "unreserved_minimum", int),
+                               ("LAMINA_SCALING_PER_10S", "scaling_per_10s", int),
+                               ("LAMINA_SCALING_MODE", "scaling_mode", str),
+                               ("LAMINA_LEGACY_BURST", "legacy_burst", int),
+                               ("LAMINA_ASYNC_WORKERS", "async_workers", int)):
+            if var in env:
+                values[key] = kind(env[var])
         if "LAMINA_ASYNC_RETRY_DELAYS" in env:
             a, b = (float(x) for x in env["LAMINA_ASYNC_RETRY_DELAYS"].split(","))
             values["async_retry_delays_s"] = (a, b)

@@ -16,7 +16,10 @@ def _server(args: argparse.Namespace) -> int:
     settings = Settings.from_env(host=args.host, port=args.port, data_dir=Path(args.data_dir),
                                  account_id=args.account_id, region=args.region,
                                  sandbox=args.sandbox, aws_endpoint_url=args.aws_endpoint_url,
-                                 keep_alive_s=args.keep_alive)
+                                 keep_alive_s=args.keep_alive,
+                                 account_concurrency=args.account_concurrency,
+                                 scaling_per_10s=args.scaling_per_10s,
+                                 scaling_mode=args.scaling_mode)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
@@ -42,6 +45,12 @@ def main(argv: list[str] | None = None) -> int:
                              "EventBridge (env LAMINA_AWS_ENDPOINT_URL)")
     server.add_argument("--keep-alive", type=float, default=None,
                         help="seconds an idle environment is kept warm (default 300)")
+    server.add_argument("--account-concurrency", type=int, default=None,
+                        help="account concurrency limit (default 1000; env LAMINA_ACCOUNT_CONCURRENCY)")
+    server.add_argument("--scaling-per-10s", type=int, default=None,
+                        help="new environments a function may add per 10 s (default 1000)")
+    server.add_argument("--scaling-mode", default=None, choices=["function", "legacy-burst"],
+                        help="per-function scaling (default) or the legacy account-wide burst")
     server.add_argument("-v", "--verbose", action="store_true")
     server.set_defaults(run=_server)
 

@@ -144,7 +144,7 @@ class Invoker:
                   throttle_check: bool = True) -> InvokeResponse:
         version = config["Version"]
         try:
-            bp = self._blueprint(config)
+            bp = self.blueprint(config)
         except LaunchError as exc:
             return self._launch_failed(exc, version, req)
         ticket = self.admission.admit(target.name, version, target.qualifier, bp.key)
@@ -192,7 +192,7 @@ class Invoker:
         return InvokeResponse(status=200, payload=body.encode(), executed_version=version,
                               function_error="Unhandled", request_id=req.request_id)
 
-    def _blueprint(self, config: dict[str, Any]) -> Blueprint:
+    def blueprint(self, config: dict[str, Any]) -> Blueprint:
         key = f"{config['FunctionName']}/{config['Version']}/{blueprint.config_digest(config)}"
         bp = self._blueprints.get(key)
         if bp is not None:
