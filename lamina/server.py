@@ -86,7 +86,7 @@ class Services:
                                self.code, self.admission, layers=self.opt_dirs)
         # Provisioned environments are built from the same blueprints invocations use.
         self.provisioner = Provisioner(self.concurrency, self.functions, self.pool,
-                                       self.invoker._blueprint)
+                                       self.invoker.blueprint)
         self.concurrency.listeners += [self.admission.refresh, self.provisioner.wake]
         self.functions.listeners += [self.admission.refresh, self.provisioner.wake]
         self.events = EventStore(data / "events.db")
