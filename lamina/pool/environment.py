@@ -131,6 +131,7 @@ class Environment:
         spec: SandboxSpec = self.bp.spec_for(self.api_addr, self.stream, self.id, self.tmp,
                                              self._output.write_fd, self.bp.initialization_type)
         self.sandbox = await self.backend.start(spec)
+        self.channel.pids = self.sandbox.pids
         self._exit_task = asyncio.get_running_loop().create_task(self.sandbox.wait())
         ready = asyncio.ensure_future(self.channel.ready.wait())
         done, _ = await asyncio.wait({ready, self._exit_task}, timeout=self._init_timeout(),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 
@@ -50,6 +51,8 @@ class RuntimeChannel:
     _queue: asyncio.Queue[Invocation] = field(default_factory=asyncio.Queue)
     # The environment's extensions (lamina.runtime_api.extensions.Extensions), if any.
     extensions: Any = None
+    # Host pids of the environment's sandbox: only they may use this Runtime API.
+    pids: Callable[[], list[int]] | None = None
 
     def submit(self, invocation: Invocation) -> asyncio.Future[Outcome]:
         """Hand an invocation to the runtime; the future resolves with its outcome."""

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import json
 import logging
+import weakref
 from typing import Any
 
 from aiohttp import web
 
+from lamina.runtime_api import peers
 from lamina.runtime_api.channel import Invocation, Outcome, RuntimeChannel
 from lamina.runtime_api.extensions import routes as extension_routes
 
@@ -33,6 +35,8 @@ class RuntimeApiServer:
         self._channels: dict[int, RuntimeChannel] = {}
         self._sites: dict[str, web.BaseSite] = {}
         self._runner: web.AppRunner | None = None
+        # Connections already checked to come from their environment's own sandbox.
+        self._verified: weakref.WeakSet[Any] = weakref.WeakSet()
 
     async def start(self) -> None:
         app = web.Application(client_max_size=8 * 1024 * 1024)
@@ -74,8 +78,22 @@ class RuntimeApiServer:
         return channel.extensions if channel is not None else None
 
     def channel_of(self, request: web.Request) -> RuntimeChannel | None:
-        sock = request.transport.get_extra_info("sockname") if request.transport else None
-        return self._channels.get(sock[1]) if sock else None
+        """The environment a request belongs to, or None (unknown port, or a stranger)."""
+        transport = request.transport
+        sock = transport.get_extra_info("sockname") if transport else None
+        channel = self._channels.get(sock[1]) if sock else None
+        if channel is None or transport is None or transport in self._verified:
+            return channel
+        peer = transport.get_extra_info("peername")
+        pids = channel.pids() if channel.pids is not None else []
+        if pids and peer:
+            inode = peers.socket_inode(peer[1], sock[1])
+            if inode is None or not peers.held_by(pids, inode):
+                log.warning("refused a Runtime API connection from outside environment %s",
+                            channel.env_id)
+                return None
+        self._verified.add(transport)
+        return channel
 
     # -- handlers ---------------------------------------------------------------------------
 

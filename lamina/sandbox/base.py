@@ -71,6 +71,10 @@ class Sandbox(abc.ABC):
     def reset_peak(self) -> None:
         """Start a new peak-measuring period (called at the start of each invoke)."""
 
+    def pids(self) -> list[int]:
+        """Host pids of the sandbox's processes now; empty when the backend cannot tell."""
+        return []
+
     def init_done(self) -> None:  # noqa: B027 - optional for backends without CPU limits
         """Init is over: apply the CPU limit (Init runs with full CPU, as on AWS)."""
 

@@ -79,6 +79,9 @@ class ProcessTree(Sandbox):
             if self.group.needs_polling and self._poller is None:
                 self._poller = asyncio.get_running_loop().create_task(self._poll())
 
+    def pids(self) -> list[int]:
+        return self.group.pids()
+
     def init_done(self) -> None:
         self.group.limit_cpu()
 

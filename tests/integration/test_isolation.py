@@ -104,3 +104,32 @@ def test_memory_hog_is_contained(lambda_client, create_function):
     body = json.load(lambda_client.invoke(FunctionName=fn, Payload=b"{}")["Payload"])
     assert body["errorType"] == "Runtime.OutOfMemory", body
     assert lambda_client.get_account_settings()["AccountLimit"]["ConcurrentExecutions"] > 0
+
+
+THIEF = r'''
+import json, os, urllib.request, urllib.error
+
+def handler(event, context):
+    url = f"http://{event['victim']}/2018-06-01/runtime/invocation/next"
+    try:
+        with urllib.request.urlopen(url, timeout=3) as resp:
+            return {"stolen": resp.read().decode()}
+    except urllib.error.HTTPError as err:
+        return {"refused": err.code}
+    except OSError as err:
+        return {"error": str(err)}
+'''
+
+
+def test_a_function_cannot_use_another_environments_runtime_api(lambda_client, create_function):
+    victim, thief = name("victim"), name("thief")
+    create_function(victim, {"handler.py": "import os\ndef handler(e, c):\n"
+                                           "    return os.environ['AWS_LAMBDA_RUNTIME_API']\n"})
+    create_function(thief, {"handler.py": THIEF}, Timeout=10)
+    address = json.load(lambda_client.invoke(FunctionName=victim, Payload=b"{}")["Payload"])
+    assert address.startswith("127.0.0.1:")
+    attempt = json.load(lambda_client.invoke(FunctionName=thief,
+                                             Payload=json.dumps({"victim": address}))["Payload"])
+    assert "stolen" not in attempt and attempt.get("refused", 0) >= 400, attempt
+    again = lambda_client.invoke(FunctionName=victim, Payload=b"{}")
+    assert "FunctionError" not in again and json.load(again["Payload"]) == address

@@ -92,6 +92,10 @@ class Group(abc.ABC):
     def oom_kills(self) -> int:
         """How many processes the kernel killed here for exceeding the memory limit."""
 
+    def pids(self) -> list[int]:
+        """The processes in this group now (empty when it cannot tell)."""
+        return []
+
     @abc.abstractmethod
     def kill_all(self) -> int:
         """SIGKILL every process found in the group; returns how many were found."""
@@ -136,6 +140,13 @@ def keyed_value(path: Path, key: str) -> int:
     except (OSError, ValueError):
         pass
     return 0
+
+
+def listed_pids(procs_file: Path) -> list[int]:
+    try:
+        return [int(p) for p in procs_file.read_text().split()]
+    except OSError:
+        return []
 
 
 def kill_listed(procs_file: Path) -> int:

@@ -94,6 +94,9 @@ class GroupNone(Group):
     def oom_kills(self) -> int:
         return 0
 
+    def pids(self) -> list[int]:
+        return [p for p in self._tree() if os.path.exists(f"/proc/{p}")]
+
     def kill_all(self) -> int:
         tree = [p for p in self._tree() if os.path.exists(f"/proc/{p}")]
         for pid in tree:

@@ -17,6 +17,7 @@ from lamina.sandbox.cgroups.base import (
     host_cores,
     keyed_value,
     kill_listed,
+    listed_pids,
     read_int,
     rmdir_group,
     safe_name,
@@ -53,6 +54,9 @@ class GroupV1(Group):
     def oom_kills(self) -> int:
         # "oom_kill N" exists since Linux 4.13; failcnt alone also counts reclaims.
         return keyed_value(self._mem / "memory.oom_control", "oom_kill")
+
+    def pids(self) -> list[int]:
+        return listed_pids(self._mem / "cgroup.procs")
 
     def kill_all(self) -> int:
         return max(kill_listed(d / "cgroup.procs") for d in self.dirs.values())

@@ -17,6 +17,7 @@ from lamina.sandbox.cgroups.base import (
     host_cores,
     keyed_value,
     kill_listed,
+    listed_pids,
     read_int,
     rmdir_group,
     safe_name,
@@ -75,6 +76,9 @@ class GroupV2(Group):
 
     def oom_kills(self) -> int:
         return keyed_value(self.path / "memory.events", "oom_kill")
+
+    def pids(self) -> list[int]:
+        return listed_pids(self.path / "cgroup.procs")
 
     def kill_all(self) -> int:
         try:
