@@ -30,12 +30,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import boto3
+from _harness import ROLE, ROOT, env_int, write, zip_of
 from botocore.config import Config
 
-from _harness import ROLE, ROOT, env_int, write, zip_of
-
 sys.path.insert(0, str(ROOT))
-from lamina.invoke.queue import EventStore  # noqa: E402
+from lamina.invoke.queue import EventStore
 
 ECHO = "def handler(event, context):\n    return event\n"
 
@@ -51,7 +50,7 @@ class Proc:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "lamina.cli.main", "server", "--port", str(self.port),
              "--data-dir", str(data)], cwd=ROOT, stdout=subprocess.DEVNULL,
-            stderr=open(data.parent / "server.log", "ab"))
+            stderr=open(data.parent / "server.log", "ab"))  # noqa: SIM115 - the child keeps it
         for _ in range(600):
             try:
                 socket.create_connection(("127.0.0.1", self.port), 0.1).close()

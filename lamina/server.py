@@ -40,6 +40,7 @@ from lamina.invoke.service import Invoker
 from lamina.observe.logs import LogStore
 from lamina.pool.pool import Pool
 from lamina.runtime_api.server import RuntimeApiServer
+from lamina.runtimes.base import LaunchError
 from lamina.runtimes.registry import Registry
 from lamina.sandbox.auto import make_backend
 from lamina.settings import Settings
@@ -118,6 +119,21 @@ class Services:
         # Finish transitions that a previous run left Pending/InProgress.
         for name, _ in self.store.scan(FUNCTION):
             await self.functions.activate(name)
+        self._warming = asyncio.get_running_loop().create_task(self._warm_runtimes())
+
+    async def _warm_runtimes(self) -> None:
+        """Build the compiled runtimes (Java, .NET) now rather than on a first cold start."""
+        for runtime_id in ("java17", "dotnet8"):
+            try:
+                family = self.runtimes.family_for(runtime_id)
+            except LaunchError:
+                continue      # not installed on this host
+            warm = getattr(family, "warm", None)
+            if warm is not None:
+                try:
+                    await asyncio.to_thread(warm)
+                except Exception:  # noqa: BLE001 - the first launch will report the problem
+                    log.exception("preparing the %s runtime failed", runtime_id)
 
     async def close(self) -> None:
         await self.event_sources.close()

@@ -20,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from lamina.api.validation import invalid_parameter
@@ -229,10 +229,11 @@ class EventSourceMappings:
             doc["_tags"] = merged
             self.store.put(EVENT_SOURCE_MAPPING, doc["UUID"], doc)
 
-    def untag(self, resource: str, keys: list[str]) -> None:
+    def untag(self, resource: str, keys: Iterable[str]) -> None:
         with self.store.transaction():
             doc = self._tagged(resource)
-            doc["_tags"] = {k: v for k, v in (doc.get("_tags") or {}).items() if k not in keys}
+            drop = set(keys)
+            doc["_tags"] = {k: v for k, v in (doc.get("_tags") or {}).items() if k not in drop}
             self.store.put(EVENT_SOURCE_MAPPING, doc["UUID"], doc)
 
     # -- validation -------------------------------------------------------------------------

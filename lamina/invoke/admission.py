@@ -115,6 +115,7 @@ class Admission:
         self.pool = pool
         self._load_limits = limits
         self._limits: Limits | None = None
+        self._figures = (account_limit, account_limit)   # (unreserved limit, capacity)
         self.scaling_per_10s = scaling_per_10s
         self.scaling_mode = scaling_mode
         self.legacy_burst_size = legacy_burst_size
@@ -146,8 +147,16 @@ class Admission:
 
     @property
     def limits(self) -> Limits:
+        return self._load()
+
+    def _load(self) -> Limits:
+        """The cached limits (and the two figures derived from them), loaded if stale."""
         if self._limits is None:
-            self._limits = self._load_limits()
+            limits = self._load_limits()
+            claimed = sum(n for fn, n in limits.provisioned.items() if fn not in limits.reserved)
+            unreserved = self.account_limit - sum(limits.reserved.values())
+            self._figures = (unreserved, max(0, unreserved - claimed))
+            self._limits = limits
         return self._limits
 
     def refresh(self, *_: object) -> None:
@@ -159,18 +168,21 @@ class Admission:
 
     def unreserved_limit(self) -> int:
         """AWS's `UnreservedConcurrentExecutions` account limit: account − Σ reserved."""
-        return self.account_limit - sum(self.limits.reserved.values())
+        self._load()
+        return self._figures[0]
 
     def unreserved_capacity(self) -> int:
         """On-demand room shared by unreserved functions (their PC claims are set aside)."""
-        limits = self.limits
-        claimed = sum(n for fn, n in limits.provisioned.items() if fn not in limits.reserved)
-        return max(0, self.unreserved_limit() - claimed)
+        self._load()
+        return self._figures[1]
 
     # -- admit ------------------------------------------------------------------------------
 
     def admit(self, function: str, version: str, qualifier: str | None, key: str) -> Ticket:
-        """Count one invocation of `function` (blueprint `key`) or raise 429 unchanged."""
+        """Count one invocation of `function` (blueprint `key`) or raise 429 unchanged.
+
+        `version` and `qualifier` name what was invoked; the limits are per function and
+        per blueprint key (a version's configuration), so they are not needed today."""
         reserved = self.reserved(function)
         pool = self.pool
         provisioned = pool is not None and pool.provisioned_idle(key) > 0

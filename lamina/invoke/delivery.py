@@ -27,7 +27,7 @@ from typing import Any, Protocol
 
 from lamina.errors import LaminaError, ResourceNotFoundException, TooManyRequestsException
 from lamina.invoke.queue import EventStore, QueuedEvent
-from lamina.invoke.service import InvokeRequest, InvokeResponse, Invoker
+from lamina.invoke.service import Invoker, InvokeRequest, InvokeResponse
 from lamina.settings import Settings
 
 log = logging.getLogger("lamina.invoke.delivery")
@@ -136,7 +136,7 @@ class Delivery:
             freed = self._freed.setdefault(name, asyncio.Event())
             try:
                 await asyncio.wait_for(freed.wait(), timeout=left)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 return False
         return True
 

@@ -11,8 +11,9 @@
   attributes `RequestID`, `ErrorCode` and `ErrorMessage`.
 - Targets: another Lamina function (queued as an `Event` invocation), and SQS,
   SNS, EventBridge and S3 (failure only) on the AWS-compatible endpoint
-  configured for that service (`Settings.endpoint_for`), through boto3 in a
-  worker thread so the event loop never waits on the network.
+  configured for that service (`Settings.endpoint_for`), through boto3 on
+  threads of its own (so slow endpoints never hold up the event loop or the
+  default executor that other parts use for disk work).
 
 A destination that cannot be reached is counted (`DestinationDeliveryFailures`,
 `DeadLetterErrors`) and logged; the event is not retried for it, as on AWS.
@@ -23,12 +24,15 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import json
 import logging
 import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,7 +41,7 @@ from lamina.control.eventinvoke import DEFAULT_MAX_AGE_S, DEFAULT_RETRIES, Event
 from lamina.errors import LaminaError
 from lamina.invoke.delivery import RetryPolicy
 from lamina.invoke.queue import QueuedEvent
-from lamina.invoke.service import InvokeRequest, InvokeResponse, Invoker
+from lamina.invoke.service import Invoker, InvokeRequest, InvokeResponse
 from lamina.settings import Settings
 
 log = logging.getLogger("lamina.invoke.destinations")
@@ -45,6 +49,7 @@ log = logging.getLogger("lamina.invoke.destinations")
 SUCCESS_DETAIL = "Lambda Function Invocation Result - Success"
 FAILURE_DETAIL = "Lambda Function Invocation Result - Failure"
 DLQ_MESSAGE_LIMIT = 1024
+SENDER_THREADS = 16
 
 
 @dataclass
@@ -62,7 +67,7 @@ class AgeStats:
 
 
 def _timestamp(at: dt.datetime | None = None) -> str:
-    now = at or dt.datetime.now(dt.timezone.utc)
+    now = at or dt.datetime.now(dt.UTC)
     return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
 
 
@@ -94,8 +99,8 @@ class AwsClients:
         with self._lock:
             client = self._clients.get(key)
             if client is None:
-                import boto3
-                from botocore.config import Config
+                import boto3  # type: ignore[import-untyped]
+                from botocore.config import Config  # type: ignore[import-untyped]
 
                 session = boto3.session.Session()
                 creds: dict[str, str] = {}
@@ -131,6 +136,7 @@ class Destinations:
         self.invoker = invoker
         self.arns = configs.arns
         self.aws = AwsClients(settings)
+        self._senders = ThreadPoolExecutor(SENDER_THREADS, thread_name_prefix="lamina-destinations")
         # Counters for the metrics issue, keyed by function name.
         self.async_events_received: Counter[str] = Counter()
         self.async_event_age: dict[str, AgeStats] = {}
@@ -219,6 +225,10 @@ class Destinations:
 
     # -- sending ----------------------------------------------------------------------------
 
+    async def _blocking(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._senders, functools.partial(fn, *args, **kwargs))
+
     async def _send(self, destination: str, record: dict[str, Any], event: QueuedEvent,
                     success: bool) -> None:
         name = _name(event.function)
@@ -239,14 +249,13 @@ class Destinations:
             await self.invoker.invoke(InvokeRequest(
                 function_name=destination, invocation_type="Event", payload=body.encode()))
         elif service == "sqs":
-            await asyncio.to_thread(self._sqs_send, destination, body, None)
+            await self._blocking(self._sqs_send, destination, body, None)
         elif service == "sns":
-            await asyncio.to_thread(self.aws.get("sns", region).publish,
-                                    TopicArn=destination, Message=body)
+            await self._blocking(self._sns_publish, destination, body, None)
         elif service == "events":
-            await asyncio.to_thread(self._put_event, destination, region, record, body, success)
+            await self._blocking(self._put_event, destination, region, record, body, success)
         elif service == "s3" and not success:
-            await asyncio.to_thread(self._put_object, parts["resource"], region, record, body)
+            await self._blocking(self._put_object, parts["resource"], region, record, body)
         else:
             raise ValueError(f"unsupported destination {destination}")
 
@@ -256,6 +265,13 @@ class Destinations:
         if attributes:
             kwargs["MessageAttributes"] = attributes
         self.aws.get("sqs", parts.get("region") or None).send_message(**kwargs)
+
+    def _sns_publish(self, arn: str, body: str, attributes: dict[str, Any] | None) -> None:
+        parts = parse_resource_arn(arn) or {}
+        kwargs: dict[str, Any] = {"TopicArn": arn, "Message": body}
+        if attributes:
+            kwargs["MessageAttributes"] = attributes
+        self.aws.get("sns", parts.get("region") or None).publish(**kwargs)
 
     def _put_event(self, bus: str, region: str | None, record: dict[str, Any], body: str,
                    success: bool) -> None:
@@ -274,7 +290,7 @@ class Destinations:
                     body: str) -> None:
         bucket = resource.split("/", 1)[0]
         name = FunctionRef.parse(record["requestContext"]["functionArn"]).name
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         key = (f"aws/lambda/async/{name}/{now:%Y/%m/%d}/{now:%Y-%m-%dT%H.%M.%S}-{uuid.uuid4()}")
         self.aws.get("s3", region).put_object(Bucket=bucket, Key=key, Body=body.encode(),
                                               ContentType="application/json")
@@ -304,10 +320,9 @@ class Destinations:
         parts = parse_resource_arn(target) or {}
         try:
             if parts.get("service") == "sqs":
-                await asyncio.to_thread(self._sqs_send, target, body, attributes)
+                await self._blocking(self._sqs_send, target, body, attributes)
             elif parts.get("service") == "sns":
-                await asyncio.to_thread(self.aws.get("sns", parts.get("region") or None).publish,
-                                        TopicArn=target, Message=body, MessageAttributes=attributes)
+                await self._blocking(self._sns_publish, target, body, attributes)
             else:
                 raise ValueError(f"unsupported dead-letter target {target}")
         except Exception as exc:  # noqa: BLE001 - a failed DLQ send drops the event, counted

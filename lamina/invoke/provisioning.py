@@ -1,8 +1,8 @@
 """The provisioner: keeps the pool's provisioned environments equal to the stored configs.
 
 A reconcile loop, woken by every change (PutProvisionedConcurrencyConfig, an alias
-moved, a version or function deleted) and also run every few seconds, because an
-alias can be deleted without telling anyone. Each pass:
+moved or deleted, a version or function deleted) and also run every few seconds as
+a safety net. Each pass:
 
 1. drops configs whose function, version or alias is gone;
 2. for every config not yet READY (or whose environments were lost) starts one task

@@ -175,7 +175,7 @@ class AsyncQueue:
             self._wake.clear()
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=wait if free > 0 else 1.0)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     def _finished(self, task: asyncio.Task[None]) -> None:
@@ -185,7 +185,7 @@ class AsyncQueue:
     async def _one(self, event: QueuedEvent) -> None:
         try:
             await self.deliver(event)
-        except Exception:  # noqa: BLE001 - a delivery bug must not lose the event
+        except Exception:
             log.exception("delivering event %s failed; retrying", event.id)
             self.store.retry(event.id, 5.0, event.attempts, event.throttles)
 

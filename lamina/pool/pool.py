@@ -33,6 +33,7 @@ from lamina.sandbox.base import SandboxBackend
 log = logging.getLogger("lamina.pool")
 
 PROVISIONED = "provisioned-concurrency"
+PROVISION_PARALLELISM = 8
 
 
 @dataclass(eq=False)
@@ -59,6 +60,8 @@ class Pool:
         self._provisioned: dict[str, _Provisioned] = {}
         self._owner: dict[Environment, _Provisioned] = {}   # provisioned env -> its set
         self._tasks: set[asyncio.Task[None]] = set()
+        # Provisioning 100 environments must not start 100 runtimes at once on a small host.
+        self._provisioning = asyncio.Semaphore(PROVISION_PARALLELISM)
         self._reaper: asyncio.Task[None] | None = None
         root.mkdir(parents=True, exist_ok=True)
 
@@ -149,7 +152,8 @@ class Pool:
         self._all.add(env)
         self._pinned.add(env)
         try:
-            await env.init()
+            async with self._provisioning:
+                await env.init()
         except BaseException:
             await self._discard(env)
             raise
@@ -179,15 +183,21 @@ class Pool:
             prov.idle.append(env)
 
     async def _rewarm(self, prov: _Provisioned, env: Environment) -> None:
-        await env.reset()
-        await env.init()
+        """Init a provisioned environment again after a reset; a failure discards it (the
+        provisioner notices the missing member and starts a new one)."""
+        try:
+            await env.reset()
+            async with self._provisioning:
+                await env.init()
+        except BaseException:
+            await self._discard(env)
+            raise
         if env.init_error is not None or self._provisioned.get(prov.bp.key) is not prov:
             await self._discard(env)
             return
         env.forget_init_output()
         env.state = State.IDLE
         prov.idle.append(env)
-
 
     async def unprovision(self, key: str) -> None:
         """Forget the provisioned set of `key`: idle members go now, busy ones on release."""

@@ -40,6 +40,12 @@ def source_digest(sources: Path, key: str) -> str:
     return h.hexdigest()[:20]
 
 
+def recipe(module_file: str) -> str:
+    """A digest of the Python module that drives a build, for its cache key: changing how
+    something is built must rebuild it just as changing what is built does."""
+    return hashlib.sha256(Path(module_file).read_bytes()).hexdigest()[:12]
+
+
 def build_once(kind: str, sources: Path, key: str, build: Callable[[Path], None]) -> Path:
     """Return the folder holding the build of `sources`, running `build(folder)` if needed.
 

@@ -1,8 +1,9 @@
 """The .NET runtime family: dotnet8 and dotnet10, run on Mono.
 
 No .NET SDK or NuGet is reachable here, so Lamina ships its own pieces as C# sources in
-`dotnet_bootstrap/`, compiled with Mono's `mcs` the first time they are needed and cached
-by source hash (`build_cache`; call `DotnetFamily.prepare()` at server start):
+`dotnet_bootstrap/`, compiled with Mono's `mcs` the first time they are needed, then
+precompiled to native code (`mono --aot`, best effort) and cached by source hash
+(`build_cache`; call `DotnetFamily.warm()` at server start, in a thread):
 
 - `Amazon.Lambda.Core.dll`: our implementation of the public API of AWS's package of the
   same name (ILambdaContext, ILambdaLogger, LambdaLogger, LambdaSerializerAttribute, ...).
@@ -11,7 +12,10 @@ by source hash (`build_cache`; call `DotnetFamily.prepare()` at server start):
   CamelCaseLambdaJsonSerializer with System.Text.Json's conventions, on our own JSON code
   (Mono has no System.Text.Json).
 - `LaminaHost.exe`: the runtime host. It loads `Assembly::Namespace.Type::Method` from
-  /var/task and serves the Runtime API loop.
+  /var/task and serves the Runtime API loop. It talks to the Runtime API through libc
+  sockets (`NativeSocket.cs`): Mono's own socket stack parses machine.config on first use,
+  which was most of a cold start's CPU time.
+- `etc/mono/`: a copy of the host's Mono configuration (the sandbox's /etc has none).
 
 Substitution: both runtime ids run on the host's Mono (a .NET Framework 4.x-compatible
 runtime), not on .NET 8/10; `substitutions()` says so. Code written for Lamina compiles
@@ -36,6 +40,7 @@ BOOTSTRAP_SOURCES = Path(__file__).with_name("dotnet_bootstrap")
 CORE_DLL = "Amazon.Lambda.Core.dll"
 SERIALIZER_DLL = "Amazon.Lambda.Serialization.SystemTextJson.dll"
 HOST_EXE = "LaminaHost.exe"
+MONO_CONFIG_FILES = ("config", "4.5/machine.config", "4.5/settings.map")
 
 
 class DotnetFamily(RuntimeFamily):
@@ -79,7 +84,10 @@ class DotnetFamily(RuntimeFamily):
         if mcs_path is None:
             raise LaunchError("Runtime.Unavailable", "mcs (package mono-devel) is needed to build the .NET runtime")
         mcs = Path(mcs_path).resolve()
-        key = f"{mcs} {mcs.stat().st_mtime_ns}"
+        mono_path = shutil.which("mono")
+        mono = Path(mono_path).resolve() if mono_path else None
+        # AOT images are only valid for the Mono that made them, so its identity is part of the key.
+        key = f"{mcs} {mcs.stat().st_mtime_ns} {mono} {mono.stat().st_mtime_ns if mono else 0} {build_cache.recipe(__file__)}"
         src = BOOTSTRAP_SOURCES
 
         def compile_into(out: Path) -> None:
@@ -92,7 +100,7 @@ class DotnetFamily(RuntimeFamily):
                 ["-target:library", f"-out:{core}", *cs("Amazon.Lambda.Core")],
                 ["-target:library", f"-out:{out / SERIALIZER_DLL}", f"-r:{core}",
                  *cs("Amazon.Lambda.Serialization.SystemTextJson"), *shared],
-                ["-target:exe", f"-out:{out / HOST_EXE}", f"-r:{core}", *cs("Host"), *shared],
+                ["-target:exe", "-unsafe", f"-out:{out / HOST_EXE}", f"-r:{core}", *cs("Host"), *shared],
             ]
             for args in steps:
                 done = subprocess.run([str(mcs), "-debug", "-optimize+", "-nologo", *args],
@@ -101,9 +109,16 @@ class DotnetFamily(RuntimeFamily):
                     raise LaunchError("Runtime.Unavailable", f"mcs failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
             shutil.copyfile(src / "bootstrap.sh", out / "bootstrap")
             (out / "bootstrap").chmod(0o755)
+            _copy_mono_config(out / "etc" / "mono")
+            if mono is not None:
+                _precompile(mono, [out / HOST_EXE, out / CORE_DLL, out / SERIALIZER_DLL])
 
         self._prepared = build_cache.build_once("dotnet-runtime", BOOTSTRAP_SOURCES, key, compile_into)
         return self._prepared
+
+    def warm(self) -> None:
+        """Build everything ahead of the first cold start (seconds of work)."""
+        self.prepare()
 
     def reference_assemblies(self) -> tuple[Path, Path]:
         """Our Amazon.Lambda.Core and serializer assemblies, for compiling functions (`mcs -r:`)."""
@@ -123,6 +138,23 @@ class DotnetFamily(RuntimeFamily):
             mounts=mounts,
             runtime_dir=runtime_dir,
         )
+
+
+def _copy_mono_config(dest: Path, host: Path = Path("/etc/mono")) -> None:
+    """Mono's configuration, for MONO_CFG_DIR: the sandbox's /etc has no /etc/mono, and without
+    its dllmap ("libc" → libc.so.6) even opening a socket fails with DllNotFoundException."""
+    for name in MONO_CONFIG_FILES:
+        if (host / name).is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(host / name, dest / name)
+
+
+def _precompile(mono: Path, assemblies: list[Path]) -> None:
+    """Best effort: native images (`<assembly>.so`, found by Mono beside the assembly) save the
+    JIT work of our own code at every cold start. Needs binutils; without them we just JIT."""
+    for assembly in assemblies:
+        subprocess.run([str(mono), "--aot", "-O=all", str(assembly)], cwd=assembly.parent,
+                       capture_output=True, timeout=300, check=False)
 
 
 FAMILY_CLASS = DotnetFamily

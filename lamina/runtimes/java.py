@@ -2,10 +2,17 @@
 
 Our runtime is a small Java program (`java_bootstrap/src`, no dependencies) that
 implements the Runtime API loop, loads the function from /var/task (classes, `lib/*.jar`)
-and /opt/java/lib/*.jar, and speaks the `aws-lambda-java-core` interfaces that the
-function bundles (see `LambdaContext.java` for how). It is compiled with `javac
---release 17` the first time it is needed and cached by source hash (`build_cache`);
-call `JavaFamily.prepare()` at server start to do that off the request path.
+and /opt/java/lib/*.jar, and implements the `aws-lambda-java-core` interfaces that the
+function bundles (`java_bootstrap/bridge`, see `Bridge.java` for how). It is compiled with
+`javac --release 17` the first time it is needed and cached by source hash (`build_cache`).
+
+Cold starts are mostly CPU (the sandbox's CPU quota scales with memory, as on AWS), so:
+no lambdas or indy string concatenation in the runtime, JIT thresholds raised (see
+`bootstrap.sh`), and a class-data-sharing archive per JDK, recorded by running a
+training function (`java_bootstrap/training`) once. That archive only works when the
+runtime jar is seen at the path it was recorded with, so `launch` shows the build folder
+at its host path (as well as at /var/runtime). Call `warm()` at server start, in a
+thread: compiling and recording take seconds that would otherwise fall on a first invoke.
 
 Which JDK runs which runtime id: an explicit entry in `interpreters` wins (key = the
 runtime id, or "java" for all; value = a `java` executable or a JDK home). Otherwise
@@ -40,6 +47,7 @@ CLASS_RELEASE = "17"  # the oldest JDK we run on; class files load on every newe
 MAIN_CLASS = "lamina.runtime.Main"
 RUNTIME_JAR = "bootstrap.jar"
 CDS_ARCHIVE = "runtime.jsa"
+SANDBOX_OWNED = tuple(Path(p) for p in ("/tmp", "/var/task", "/var/runtime", "/opt", "/proc", "/dev"))
 # String concatenation compiled to plain StringBuilder calls instead of invokedynamic: the first
 # indy call site costs a JVM tens of milliseconds of bootstrapping (the sources avoid lambdas
 # for the same reason).
@@ -150,7 +158,7 @@ class JavaFamily(RuntimeFamily):
             return self._prepared
         javac = self._javac().resolve()
         # The compiler's identity without starting a JVM: its path and modification time.
-        key = f"{javac} {javac.stat().st_mtime_ns} --release {CLASS_RELEASE}"
+        key = f"{javac} {javac.stat().st_mtime_ns} --release {CLASS_RELEASE} {build_cache.recipe(__file__)}"
 
         def build(out: Path) -> None:
             _javac(javac, BOOTSTRAP_SOURCES / "src", out / "classes", STARTUP_FLAGS)
@@ -166,6 +174,19 @@ class JavaFamily(RuntimeFamily):
 
         self._prepared = build_cache.build_once("java-runtime", BOOTSTRAP_SOURCES, key, build)
         return self._prepared
+
+    def warm(self) -> None:
+        """Build the runtime and record a CDS archive for every JDK in use, ahead of the first
+        cold start (seconds of work: run it in a thread at server start)."""
+        for jdk in {self.jdk_for(rid) for rid in RUNTIME_MAJORS if self._available(rid)}:
+            self.cds_archive(jdk)
+
+    def _available(self, runtime_id: str) -> bool:
+        try:
+            self.jdk_for(runtime_id)
+        except LaunchError:
+            return False
+        return True
 
     def cds_archive(self, jdk: Jdk) -> Path | None:
         """A class-data-sharing archive of the runtime for `jdk`, recorded once; None if unusable.
@@ -207,19 +228,28 @@ class JavaFamily(RuntimeFamily):
     def launch(self, ctx: LaunchContext) -> Launch:
         jdk = self.jdk_for(ctx.runtime_id)
         built = self.prepare()
-        archive = self.cds_archive(jdk)
-        mounts = [Mount(source=built, target=str(built))]
-        if archive is not None:
-            mounts.append(Mount(source=archive.parent, target=str(archive.parent)))
+        mounts: list[Mount] = []
         if not jdk.home.is_relative_to("/usr"):
             mounts.append(Mount(source=jdk.home, target=str(jdk.home)))
+        # With a CDS archive the jar must be seen at its host path (see cds_archive); a cache
+        # under a folder the sandbox replaces (its own /tmp, say) cannot be, so it goes without.
+        archive = None if _shadowed(built) else self.cds_archive(jdk)
+        if archive is None or _shadowed(archive):
+            jar, archive = f"/var/runtime/{RUNTIME_JAR}", None
+        else:
+            jar = str(built / RUNTIME_JAR)
+            mounts += [Mount(source=built, target=str(built)), Mount(source=archive.parent, target=str(archive.parent))]
         return Launch(
-            argv=["/bin/sh", "/var/runtime/bootstrap", str(jdk.java), str(built / RUNTIME_JAR),
-                  str(archive or ""), ctx.handler],
+            argv=["/bin/sh", "/var/runtime/bootstrap", str(jdk.java), jar, str(archive or ""), ctx.handler],
             env={},
             mounts=tuple(mounts),
             runtime_dir=built,
         )
+
+
+def _shadowed(path: Path) -> bool:
+    """True for host paths that a sandbox covers with its own folders."""
+    return any(path.is_relative_to(p) for p in SANDBOX_OWNED)
 
 
 def _javac(javac: Path, sources: Path, out: Path, flags: tuple[str, ...]) -> None:

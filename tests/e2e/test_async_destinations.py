@@ -58,7 +58,7 @@ class Moto:
     def __init__(self, log: Path) -> None:
         self.port = free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
-        self._log = open(log, "ab")
+        self._log = open(log, "ab")  # noqa: SIM115 - open while moto runs, closed in stop()
         self.proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-p", str(self.port)],
                                      stdout=self._log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30
@@ -300,3 +300,26 @@ def test_sns_eventbridge_and_function_destinations(lamina: Server, moto: Moto, f
     assert inner["requestContext"]["functionArn"].endswith(":function:async-first:$LATEST")
     assert inner["responsePayload"] == {"echo": {"hop": 1}}
     assert relayed["responsePayload"] == {"echo": inner}
+
+
+def test_s3_failure_destination(lamina: Server, moto: Moto, fn: Any) -> None:
+    client = lamina.client()
+    s3 = moto.client("s3")
+    s3.create_bucket(Bucket="async-failures")
+    fn("async-s3", FAILING)
+    client.put_function_event_invoke_config(
+        FunctionName="async-s3", MaximumRetryAttempts=0,
+        DestinationConfig={"OnFailure": {"Destination": "arn:aws:s3:::async-failures"}})
+    request_id = invoke_event(client, "async-s3", {"n": 9})
+    deadline = time.monotonic() + 30
+    keys: list[str] = []
+    while not keys and time.monotonic() < deadline:
+        keys = [o["Key"] for o in s3.list_objects_v2(Bucket="async-failures").get("Contents", [])]
+        time.sleep(0.2)
+    assert len(keys) == 1
+    assert re.fullmatch(r"aws/lambda/async/async-s3/\d{4}/\d\d/\d\d/"
+                        r"\d{4}-\d\d-\d\dT\d\d\.\d\d\.\d\d-[0-9a-f-]{36}", keys[0])
+    record = json.loads(s3.get_object(Bucket="async-failures", Key=keys[0])["Body"].read())
+    assert record["requestContext"]["requestId"] == request_id
+    assert record["requestContext"]["condition"] == "RetriesExhausted"
+    assert record["requestPayload"] == {"n": 9}

@@ -122,9 +122,28 @@ def test_reserved_concurrency_caps_200_simultaneous_invocations(server, lambda_c
     print(f"200 invocations: {len(ok)} ran, {len(throttled)} throttled, max overlap {overlap}")
     assert 1 < overlap <= 10, overlap
 
-    # The slots come back: once they finished, the function runs again.
-    body, _ = invoke(lambda_client, name, {})
-    assert body["init_type"] == "on-demand"
+    # Sustained load on the warm environments: slots are released and reused all the time,
+    # and the cap still holds.
+    stop_at = time.monotonic() + 4
+
+    def hammer(_: int) -> list[tuple[str, Any]]:
+        out = []
+        while time.monotonic() < stop_at:
+            try:
+                resp = client.invoke(FunctionName=name, Payload=b'{"sleep": 0.05}')
+                out.append(("ok", json.loads(resp["Payload"].read())))
+            except ClientError as exc:
+                out.append(("throttled", exc.response.get("Reason")))
+        return out
+
+    with ThreadPoolExecutor(40) as pool:
+        results = [r for chunk in pool.map(hammer, range(40)) for r in chunk]
+    ok = [body for kind, body in results if kind == "ok"]
+    reasons = {info for kind, info in results if kind == "throttled"}
+    assert len(ok) > 40 and reasons == {"ReservedFunctionConcurrentInvocationLimitExceeded"}
+    overlap = max_overlap([(b["start"], b["end"]) for b in ok])
+    print(f"sustained: {len(ok)} ran, {len(results) - len(ok)} throttled, max overlap {overlap}")
+    assert overlap <= 10, overlap
 
 
 def test_reserved_concurrency_validations(lambda_client, create_function) -> None:
@@ -293,3 +312,53 @@ def test_legacy_burst_is_shared_by_the_account(tmp_path) -> None:
         assert [r for r in results if r != "ok"] == [("FunctionInvocationRateLimitExceeded", "1")]
     finally:
         srv.stop()
+
+
+def test_provisioned_environments_are_never_reaped(tmp_path) -> None:
+    srv = SettingsServer(tmp_path / "data", keep_alive_s=1.0).start()
+    try:
+        client = srv.client()
+        _make(client, "kept")
+        client.publish_version(FunctionName="kept")
+        client.put_provisioned_concurrency_config(FunctionName="kept", Qualifier="1",
+                                                  ProvisionedConcurrentExecutions=1)
+        wait_status(client, "kept", "1", "READY")
+        invoke(client, "kept", {})                       # an on-demand environment of $LATEST
+        time.sleep(3)                                    # three keep-alives
+        body, log = invoke(client, "kept", {}, qualifier="1", tail=True)
+        assert body["init_type"] == "provisioned-concurrency"
+        assert "Init Duration" not in report_line(log)
+        _, log = invoke(client, "kept", {}, tail=True)  # the on-demand one was reaped
+        assert "Init Duration" in report_line(log)
+    finally:
+        srv.stop()
+
+
+def test_deleting_an_alias_removes_its_provisioned_concurrency(lambda_client, create_function) -> None:
+    name = unique("pcalias")
+    create_function(name, {"handler.py": SLEEPER}, Publish=True)
+    lambda_client.create_alias(FunctionName=name, Name="gone", FunctionVersion="1")
+    lambda_client.put_provisioned_concurrency_config(FunctionName=name, Qualifier="gone",
+                                                     ProvisionedConcurrentExecutions=1)
+    wait_status(lambda_client, name, "gone", "READY")
+    lambda_client.delete_alias(FunctionName=name, Name="gone")
+    assert lambda_client.list_provisioned_concurrency_configs(
+        FunctionName=name)["ProvisionedConcurrencyConfigs"] == []
+    body, log = invoke(lambda_client, name, {}, qualifier="1", tail=True)
+    assert body["init_type"] == "on-demand" and "Init Duration" in report_line(log)
+
+
+def test_a_provisioned_environment_is_warmed_again_after_a_timeout(lambda_client,
+                                                                   create_function) -> None:
+    name = unique("pcreset")
+    create_function(name, {"handler.py": SLEEPER}, Publish=True, Timeout=1)
+    lambda_client.put_provisioned_concurrency_config(FunctionName=name, Qualifier="1",
+                                                     ProvisionedConcurrentExecutions=1)
+    wait_status(lambda_client, name, "1", "READY")
+    timed_out = lambda_client.invoke(FunctionName=name, Qualifier="1", Payload=b'{"sleep": 3}')
+    assert timed_out["FunctionError"] == "Unhandled"
+    assert "Task timed out" in timed_out["Payload"].read().decode()
+    time.sleep(2)                       # the reset environment runs Init again in the background
+    body, log = invoke(lambda_client, name, {}, qualifier="1", tail=True)
+    assert body["init_type"] == "provisioned-concurrency"
+    assert "Init Duration" not in report_line(log)

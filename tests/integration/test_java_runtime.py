@@ -9,6 +9,7 @@ point at host folders instead of /var/task and /var/runtime.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import shutil
@@ -156,9 +157,9 @@ def function_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def family(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JavaFamily]:
-    os.environ.setdefault("LAMINA_RUNTIME_CACHE", str(tmp_path_factory.mktemp("runtime-cache")))
-    yield FAMILY_CLASS({})
+def family() -> JavaFamily:
+    """The family as the server builds it (compiled runtime cached in ~/.cache/lamina)."""
+    return FAMILY_CLASS({})
 
 
 @dataclass
@@ -177,7 +178,7 @@ def start(family: JavaFamily, function_dir: Path, tmp_path: Path) -> Iterator[ob
     """start(handler, runtime="java17") → a Running runtime process talking to a fresh stub."""
     running: list[Running] = []
 
-    def _start(handler: str, runtime: str = "java17", memory: int = 256) -> Running:
+    def _start(handler: str, runtime: str = "java17", memory: int = 256, **extra_env: str) -> Running:
         stub = RuntimeApiStub()
         stub.start()
         launch = family.launch(LaunchContext(runtime, handler, function_dir, None))
@@ -198,6 +199,7 @@ def start(family: JavaFamily, function_dir: Path, tmp_path: Path) -> Iterator[ob
             "AWS_REGION": "us-east-1",
             "TZ": ":UTC",
             **launch.env,
+            **extra_env,
         }
         log_path = tmp_path / f"log-{len(running)}.txt"
         with open(log_path, "wb") as log:
@@ -218,16 +220,34 @@ def start(family: JavaFamily, function_dir: Path, tmp_path: Path) -> Iterator[ob
 # --------------------------------------------------------------------------- tests
 
 
+def cpu_ms(pid: int) -> float:
+    """CPU time (user + system) a process has used so far: a start-up cost that, unlike wall
+    time, does not depend on what else the machine is running."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
+
+
 def test_family_selects_jdks_and_builds_once(family: JavaFamily, function_dir: Path) -> None:
     assert set(family.runtime_ids()) == {"java8.al2", "java11", "java17", "java21", "java25"}
     assert family.jdk_for("java17").major == 17
     assert family.jdk_for("java8.al2").major >= 17
     first = family.prepare()
-    assert (first / "classes" / "lamina" / "runtime" / "Main.class").exists()
+    assert (first / "bootstrap.jar").exists() and (first / "bootstrap").exists()
     assert FAMILY_CLASS({}).prepare() == first  # cached by source hash, not rebuilt
     launch = family.launch(LaunchContext("java11", "example.Hello", function_dir, None))
-    assert launch.argv[:2] == ["/bin/sh", "/var/runtime/bootstrap"]
-    assert launch.argv[-1] == "example.Hello"
+    java, jar, archive, handler = launch.argv[2:]
+    assert launch.argv[:2] == ["/bin/sh", "/var/runtime/bootstrap"] and handler == "example.Hello"
+    assert Path(java).resolve().is_relative_to(family.jdk_for("java11").home)
+    if first.is_relative_to("/tmp"):  # a sandbox hides its host path: no CDS, jar at /var/runtime
+        assert (jar, archive, launch.mounts) == ("/var/runtime/bootstrap.jar", "", ())
+        return
+    # The CDS archive names the jar by its host path, so the build folder is mounted there too.
+    assert archive.endswith(".jsa") and Path(archive).exists()
+    assert {str(m.source) for m in launch.mounts} == {str(first), str(Path(archive).parent)}
+    assert all(str(m.source) == m.target for m in launch.mounts)
+    jvm = subprocess.run([java, "-Xshare:on", f"-XX:SharedArchiveFile={archive}", "-cp", jar,
+                          "lamina.runtime.Main"], capture_output=True, text=True, timeout=60, check=False)
+    assert "AWS_LAMBDA_RUNTIME_API and a handler are required" in jvm.stderr  # archive accepted
     with pytest.raises(LaunchError):
         family.launch(LaunchContext("java7", "example.Hello", function_dir, None))
     with pytest.raises(LaunchError):
@@ -242,6 +262,7 @@ def test_echo_logs_and_static_state(start: object, runtime: str, family: JavaFam
     r = start("example.Hello", runtime)  # type: ignore[operator]
     first = r.stub.invoke(json.dumps({"name": "Ada"}))
     cold = r.stub.first_next_at - r.started_at
+    cold_cpu = cpu_ms(r.process.pid)
     assert first.kind == "response", first
     text = first.json()
     assert text.startswith("Hello, Ada! invocation 1 loaded ")
@@ -255,8 +276,18 @@ def test_echo_logs_and_static_state(start: object, runtime: str, family: JavaFam
     assert "stderr line" in log
     warm_ms = statistics.median(o.seconds for o in warm) * 1000
     print(f"\n[{runtime}] cold start (spawn → first /next): {cold * 1000:.0f} ms; "
-          f"first invoke {first.seconds * 1000:.1f} ms; warm invoke median {warm_ms:.2f} ms")
+          f"first invoke {first.seconds * 1000:.1f} ms ({cold_cpu:.0f} ms CPU); warm invoke median {warm_ms:.2f} ms")
     assert cold < 10 and warm_ms < 100
+
+
+def test_json_log_format(start: object) -> None:
+    r = start("example.Hello", AWS_LAMBDA_LOG_FORMAT="JSON")  # type: ignore[operator]
+    out = r.stub.invoke(json.dumps({"name": "Ada"}))
+    assert out.kind == "response", out
+    records = [json.loads(line) for line in r.log().splitlines() if line.startswith("{")]
+    mine = [rec for rec in records if rec["message"] == "context logger: Ada"]
+    assert len(mine) == 1 and mine[0]["level"] == "UNDEFINED"
+    assert set(mine[0]) == {"timestamp", "level", "message", "AWSRequestId"}
 
 
 def test_pojo_mapping(start: object) -> None:
@@ -314,6 +345,15 @@ def test_context_fields_and_remaining_time(start: object) -> None:
     assert 2000 < info["remainingBefore"] <= 3000
     assert info["remainingBefore"] - info["remainingAfter"] >= 45
     assert info["event"] == {"a": [1, 2.5, None, True]}
+    assert 380 <= info["maxHeapMB"] <= 436  # -Xmx is 85% of the 512 MB memory size
+
+
+def test_java_tool_options_replace_our_heap_setting(start: object) -> None:
+    r = start("example.ContextInfo::describe", memory=512, JAVA_TOOL_OPTIONS="-Xmx64m")  # type: ignore[operator]
+    out = r.stub.invoke("{}")
+    assert out.kind == "response", out
+    assert 50 <= out.json()["maxHeapMB"] <= 64
+    assert "Picked up JAVA_TOOL_OPTIONS: -Xmx64m" in r.log()  # as on AWS
 
 
 def test_static_method_with_typed_array(start: object) -> None:
@@ -353,6 +393,13 @@ def test_class_not_found_is_reported_on_invoke(start: object) -> None:
     assert r.process.poll() is None  # as on AWS: not fatal, every invoke gets the same answer
 
 
+def test_invalid_handler_string(start: object) -> None:
+    r = start("example.Hello::")  # type: ignore[operator]
+    out = r.stub.invoke("{}")
+    assert (out.kind, out.error_type) == ("error", "Runtime.BadFunctionCode")
+    assert out.json() == {"errorMessage": "Invalid handler: `example.Hello::'"}
+
+
 def test_constructor_failure_is_an_init_error(start: object) -> None:
     r = start("example.BadInit")  # type: ignore[operator]
     err = r.stub.wait_init_error()
@@ -361,3 +408,34 @@ def test_constructor_failure_is_an_init_error(start: object) -> None:
                           "errorType": "java.lang.IllegalArgumentException"}
     assert r.process.wait(timeout=10) == 1
     assert "example.BadInit.<init>(BadInit.java:" in r.log()
+
+
+# --------------------------------------------------------------------------- through Lamina
+
+
+def task_files(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("runtime", ["java17", "java21"])
+def test_through_the_server_in_a_sandbox(create_function, lambda_client, function_dir: Path,  # type: ignore[no-untyped-def]
+                                         runtime: str) -> None:
+    """CreateFunction with the Maven-built zip, then Invoke: the real pool and sandbox backend."""
+    name = f"{runtime}-{uuid.uuid4().hex[:8]}"
+    create_function(name, task_files(function_dir), runtime=runtime, handler="example.Hello",
+                    MemorySize=256, Timeout=60)
+    resp = lambda_client.invoke(FunctionName=name, Payload=json.dumps({"name": "Ada"}), LogType="Tail")
+    assert "FunctionError" not in resp, resp["Payload"].read()
+    assert json.load(resp["Payload"]).startswith("Hello, Ada! invocation 1 ")
+    log = base64.b64decode(resp["LogResult"]).decode()
+    assert "context logger: Ada" in log and "stderr line" in log
+    again = lambda_client.invoke(FunctionName=name, Payload=json.dumps({"name": "Bob"}))
+    assert json.load(again["Payload"]).startswith("Hello, Bob! invocation 2 ")  # the same warm JVM
+
+    boom = f"{runtime}-boom-{uuid.uuid4().hex[:8]}"
+    create_function(boom, task_files(function_dir), runtime=runtime, handler="example.Boom::handleRequest",
+                    MemorySize=256, Timeout=60)
+    failed = lambda_client.invoke(FunctionName=boom, Payload=json.dumps({"why": "sandboxed"}))
+    assert failed["FunctionError"] == "Unhandled"
+    error = json.load(failed["Payload"])
+    assert (error["errorType"], error["errorMessage"]) == ("java.lang.IllegalStateException", "boom: sandboxed")

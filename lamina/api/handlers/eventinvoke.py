@@ -10,17 +10,20 @@ from lamina.control.paging import page
 
 @operation("PutFunctionEventInvokeConfig")
 async def put_event_invoke_config(call: Call, p: dict[str, Any]) -> dict[str, Any]:
-    return call.services.event_invoke.put(p)
+    config: dict[str, Any] = call.services.event_invoke.put(p)
+    return config
 
 
 @operation("UpdateFunctionEventInvokeConfig")
 async def update_event_invoke_config(call: Call, p: dict[str, Any]) -> dict[str, Any]:
-    return call.services.event_invoke.update(p)
+    config: dict[str, Any] = call.services.event_invoke.update(p)
+    return config
 
 
 @operation("GetFunctionEventInvokeConfig")
 async def get_event_invoke_config(call: Call, p: dict[str, Any]) -> dict[str, Any]:
-    return call.services.event_invoke.get(p["FunctionName"], p.get("Qualifier"))
+    config: dict[str, Any] = call.services.event_invoke.get(p["FunctionName"], p.get("Qualifier"))
+    return config
 
 
 @operation("DeleteFunctionEventInvokeConfig")

@@ -7,18 +7,23 @@ from typing import Any
 from lamina.api.app import Call, operation
 
 
+def _owner(call: Call, resource: str) -> Any:
+    """Event source mappings keep their own tags; everything else is a function's."""
+    return call.services.esm if ":event-source-mapping:" in resource else call.services.functions
+
+
 @operation("ListTags")
 async def list_tags(call: Call, p: dict[str, Any]) -> dict[str, Any]:
-    return {"Tags": call.services.functions.list_tags(p["Resource"])}
+    return {"Tags": _owner(call, p["Resource"]).list_tags(p["Resource"])}
 
 
 @operation("TagResource")
 async def tag_resource(call: Call, p: dict[str, Any]) -> dict[str, Any]:
-    call.services.functions.tag(p["Resource"], p.get("Tags") or {})
+    _owner(call, p["Resource"]).tag(p["Resource"], p.get("Tags") or {})
     return {}
 
 
 @operation("UntagResource")
 async def untag_resource(call: Call, p: dict[str, Any]) -> dict[str, Any]:
-    call.services.functions.untag(p["Resource"], p["TagKeys"])
+    _owner(call, p["Resource"]).untag(p["Resource"], p["TagKeys"])
     return {}

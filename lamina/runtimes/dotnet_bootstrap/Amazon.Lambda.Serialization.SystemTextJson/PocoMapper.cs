@@ -7,7 +7,6 @@ using System.Collections;
 using System.Collections.Generic;
 using System.Globalization;
 using System.IO;
-using System.Linq;
 using System.Reflection;
 using Lamina.Json;
 
@@ -201,8 +200,13 @@ namespace Amazon.Lambda.Serialization.SystemTextJson
                     d[e.Key] = Natural(e.Value);
                 return d;
             }
-            var list = node as List<object>;
-            return list != null ? list.Select(Natural).ToList() : node;
+            var items = node as List<object>;
+            if (items == null)
+                return node;
+            var copy = new List<object>(items.Count);
+            foreach (var item in items)
+                copy.Add(Natural(item));
+            return copy;
         }
 
         /// <summary>Dictionary keys arrive as strings; numeric key types parse them.</summary>
@@ -276,8 +280,13 @@ namespace Amazon.Lambda.Serialization.SystemTextJson
             {
                 if (!_props.TryGetValue(t, out found))
                 {
-                    found = t.GetProperties(BindingFlags.Public | BindingFlags.Instance)
-                        .Where(p => p.GetIndexParameters().Length == 0).ToArray();
+                    var list = new List<PropertyInfo>();
+                    foreach (var p in t.GetProperties(BindingFlags.Public | BindingFlags.Instance))
+                    {
+                        if (p.GetIndexParameters().Length == 0)
+                            list.Add(p);
+                    }
+                    found = list.ToArray();
                     _props[t] = found;
                 }
             }

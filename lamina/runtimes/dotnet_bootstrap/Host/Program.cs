@@ -5,7 +5,6 @@
 using System;
 using System.Collections.Generic;
 using System.IO;
-using System.Linq;
 using System.Reflection;
 using System.Text;
 using System.Text.RegularExpressions;
@@ -157,7 +156,12 @@ namespace Lamina.Runtime
                 d["cause"] = Tree(e.InnerException, depth + 1);
             var aggregate = e as AggregateException;
             if (depth < 8 && aggregate != null && aggregate.InnerExceptions.Count > 0)
-                d["causes"] = aggregate.InnerExceptions.Select(x => (object)Tree(x, depth + 1)).ToList();
+            {
+                var causes = new List<object>();
+                foreach (var inner in aggregate.InnerExceptions)
+                    causes.Add(Tree(inner, depth + 1));
+                d["causes"] = causes;
+            }
             return d;
         }
 

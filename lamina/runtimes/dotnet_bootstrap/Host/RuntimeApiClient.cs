@@ -1,6 +1,7 @@
 // Client for the Lambda Runtime API (2018-06-01) over one keep-alive HTTP/1.1 connection.
-// Hand-written on a socket: HttpWebRequest/HttpClient load System.Net.Http and friends and cost
-// tens of milliseconds of Mono start-up, and we only ever send four requests to one loopback server.
+// Hand-written on a socket (see NativeSocket): HttpWebRequest/HttpClient load System.Net.Http,
+// System.Configuration and System.Xml and cost tens of milliseconds of Mono start-up, and we only
+// ever send four requests to one loopback server.
 using System;
 using System.Collections.Generic;
 using System.Globalization;
@@ -28,7 +29,6 @@ namespace Lamina.Runtime
         private const string Prefix = "/2018-06-01/runtime";
         private readonly string _host;
         private readonly int _port;
-        private TcpClient _client;
         private BufferedStream _stream;
 
         public RuntimeApiClient(string hostPort)
@@ -73,20 +73,12 @@ namespace Lamina.Runtime
                 Close(); // a stale keep-alive connection: one fresh attempt
                 return Exchange(method, path, body, errorType);
             }
-            catch (SocketException)
-            {
-                Close();
-                return Exchange(method, path, body, errorType);
-            }
         }
 
         private ApiResponse Exchange(string method, string path, byte[] body, string errorType)
         {
-            if (_client == null)
-            {
-                _client = new TcpClient(_host, _port) { NoDelay = true };
-                _stream = new BufferedStream(_client.GetStream(), 65536);
-            }
+            if (_stream == null)
+                _stream = new BufferedStream(NativeSocket.TryConnect(_host, _port) ?? ConnectManaged(), 65536);
             var h = new StringBuilder(256);
             h.Append(method).Append(' ').Append(path).Append(" HTTP/1.1\r\nHost: ").Append(_host).Append(':')
                 .Append(_port).Append("\r\nUser-Agent: lamina-dotnet\r\n");
@@ -101,6 +93,23 @@ namespace Lamina.Runtime
                 _stream.Write(body, 0, body.Length);
             _stream.Flush();
             return ReadResponse();
+        }
+
+        /// <summary>
+        /// For a host name rather than an IPv4 literal. A method of its own so that System.dll's
+        /// socket stack is only loaded (and JIT-compiled) when it is really needed.
+        /// </summary>
+        private Stream ConnectManaged()
+        {
+            try
+            {
+                var client = new TcpClient(_host, _port) { NoDelay = true };
+                return client.GetStream();
+            }
+            catch (SocketException e)
+            {
+                throw new IOException("cannot connect to the Runtime API at " + _host + ":" + _port, e);
+            }
         }
 
         private ApiResponse ReadResponse()
@@ -186,9 +195,8 @@ namespace Lamina.Runtime
 
         private void Close()
         {
-            if (_client != null)
-                _client.Close();
-            _client = null;
+            if (_stream != null)
+                _stream.Dispose();
             _stream = null;
         }
     }

@@ -4,8 +4,8 @@
 // [LambdaSerializer]; Task and Task<T> are awaited. Problems are LambdaValidationExceptions,
 // thrown while loading, so they become the init error.
 using System;
+using System.Collections.Generic;
 using System.IO;
-using System.Linq;
 using System.Reflection;
 using System.Runtime.CompilerServices;
 using System.Threading.Tasks;
@@ -130,15 +130,24 @@ namespace Lamina.Runtime
 
         private static MethodInfo FindMethod(Type type, string name, string asmName)
         {
-            var found = type.GetMethods(BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.Instance | BindingFlags.Static)
-                .Where(m => m.Name == name).ToArray();
-            if (found.Length == 0)
+            var found = new List<MethodInfo>();
+            foreach (var m in type.GetMethods(BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.Instance | BindingFlags.Static))
+            {
+                if (m.Name == name)
+                    found.Add(m);
+            }
+            if (found.Count == 0)
                 throw new LambdaValidationException("Unable to find method '" + name + "' in type '" + type.FullName
                     + "' from assembly '" + asmName + "': Found no methods matching method name '" + name + "'.");
-            if (found.Length > 1)
+            if (found.Count > 1)
+            {
+                var candidates = new List<string>();
+                foreach (var m in found)
+                    candidates.Add(m.ToString());
                 throw new LambdaValidationException("The method '" + name + "' in type '" + type.FullName
                     + "' appears to have a number of overloads. To call this method please specify a complete method signature. Possible candidates are:\n"
-                    + string.Join("\n", found.Select(m => m.ToString())) + ".");
+                    + string.Join("\n", candidates) + ".");
+            }
             var method = found[0];
             if (method.IsGenericMethodDefinition)
                 throw new LambdaValidationException("The method '" + name + "' cannot be used as a Lambda Handler because it is a generic method. Handler methods cannot be generic. Please specify a non-generic handler method.");
@@ -160,8 +169,8 @@ namespace Lamina.Runtime
 
         private static ILambdaSerializer Serializer(MethodInfo method, Assembly asm, Type input, Type output)
         {
-            var attr = (LambdaSerializerAttribute)method.GetCustomAttributes(typeof(LambdaSerializerAttribute), false).FirstOrDefault()
-                ?? (LambdaSerializerAttribute)asm.GetCustomAttributes(typeof(LambdaSerializerAttribute), false).FirstOrDefault();
+            var attr = (LambdaSerializerAttribute)Attribute.GetCustomAttribute(method, typeof(LambdaSerializerAttribute))
+                ?? (LambdaSerializerAttribute)Attribute.GetCustomAttribute(asm, typeof(LambdaSerializerAttribute));
             if (attr == null)
             {
                 bool forInput = input != null && !typeof(Stream).IsAssignableFrom(input);

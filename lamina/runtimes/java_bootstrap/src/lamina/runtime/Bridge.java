@@ -1,10 +1,15 @@
 package lamina.runtime;
 
+import java.io.File;
 import java.io.IOException;
 import java.io.InputStream;
 import java.lang.reflect.Constructor;
+import java.net.URISyntaxException;
+import java.nio.file.Files;
 import java.util.Map;
 import java.util.function.BiConsumer;
+import java.util.zip.ZipEntry;
+import java.util.zip.ZipFile;
 
 /**
  * Defines the {@code lamina.bridge} classes -- our precompiled implementations of Context,
@@ -60,13 +65,27 @@ final class Bridge extends ClassLoader {
         }
     }
 
+    /**
+     * Reads a bridge class from the runtime jar directly: going through getResourceAsStream would
+     * first search the JDK's module image, whose reader costs several milliseconds to open.
+     */
     private static byte[] classBytes(String name) throws ClassNotFoundException {
-        try (InputStream in = Bridge.class.getResourceAsStream("/" + name.replace('.', '/') + ".class")) {
-            if (in == null) {
-                throw new ClassNotFoundException(name);
+        String entry = name.replace('.', '/') + ".class";
+        try {
+            File jar = new File(Bridge.class.getProtectionDomain().getCodeSource().getLocation().toURI());
+            if (jar.isDirectory()) {
+                return Files.readAllBytes(new File(jar, entry).toPath());
             }
-            return in.readAllBytes();
-        } catch (IOException e) {
+            try (ZipFile zip = new ZipFile(jar)) {
+                ZipEntry e = zip.getEntry(entry);
+                if (e == null) {
+                    throw new ClassNotFoundException(name);
+                }
+                try (InputStream in = zip.getInputStream(e)) {
+                    return in.readAllBytes();
+                }
+            }
+        } catch (IOException | URISyntaxException | RuntimeException e) {
             throw new ClassNotFoundException(name, e);
         }
     }

@@ -79,7 +79,9 @@ final class Failure {
     static byte[] json(String message, String type, List<String> stackTrace) {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("errorMessage", message);
-        m.put("errorType", type);
+        if (type != null) { // AWS's runtime writes these with Gson, which leaves nulls out
+            m.put("errorType", type);
+        }
         if (stackTrace != null) {
             m.put("stackTrace", stackTrace);
         }

@@ -79,6 +79,10 @@ final class HandlerLoader {
     }
 
     static Handler load(String handler, ClassLoader loader, LambdaContext api) {
+        if (api.unsupportedLibrary()) {
+            throw new Fault("Unsupported aws-lambda-java-core: its Context interface cannot be implemented",
+                    null, null, false);
+        }
         String className = handler;
         String methodName = null;
         int sep = handler.indexOf("::");

@@ -26,10 +26,4 @@ final class Invocation {
     private static String emptyToNull(String s) {
         return s == null || s.isEmpty() ? null : s;
     }
-
-    /** deadline - now in ms, floored at 0 and capped to an int as Context requires. */
-    int remainingMillis() {
-        long left = deadlineMs - System.currentTimeMillis();
-        return (int) Math.max(0, Math.min(Integer.MAX_VALUE, left));
-    }
 }
