@@ -14,13 +14,11 @@ NoSuchKey. S3 Error Message: The specified key does not exist.``
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
-import boto3  # type: ignore[import-untyped]
 import botocore.exceptions  # type: ignore[import-untyped]
-from botocore.config import Config  # type: ignore[import-untyped]
 
+from lamina.aws_clients import AwsClients
 from lamina.errors import InvalidParameterValueException
 from lamina.settings import Settings
 
@@ -39,28 +37,10 @@ class S3CodeFetcher:
     """
 
     def __init__(self, settings: Settings) -> None:
-        self.endpoint = settings.endpoint_for("s3")
-        self.region = settings.region
-        self._fallback = next(iter(settings.credentials.items()), None)
-        self._client: Any = None
-        self._lock = threading.Lock()
+        self.clients = AwsClients(settings, read_timeout=60, max_attempts=2)
 
     def _s3(self) -> Any:
-        with self._lock:
-            if self._client is None:
-                session = boto3.session.Session()
-                creds: dict[str, str] = {}
-                if session.get_credentials() is None and self._fallback is not None:
-                    creds = {"aws_access_key_id": self._fallback[0],
-                             "aws_secret_access_key": self._fallback[1]}
-                self._client = session.client(
-                    "s3", endpoint_url=self.endpoint, region_name=self.region,
-                    config=Config(connect_timeout=5, read_timeout=60,
-                                  retries={"total_max_attempts": 2},
-                                  # Emulators are addressed by host:port, not bucket DNS names.
-                                  s3={"addressing_style": "path"} if self.endpoint else None),
-                    **creds)
-            return self._client
+        return self.clients.get("s3")
 
     def fetch(self, bucket: str, key: str, version: str | None = None) -> bytes:
         args = {"Bucket": bucket, "Key": key}

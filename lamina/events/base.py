@@ -29,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from lamina.aws_clients import AwsClients
 from lamina.control.esm import EventSourceMappings
 from lamina.errors import LaminaError, TooManyRequestsException
 from lamina.invoke.destinations import AgeStats
@@ -67,39 +68,6 @@ async def blocking(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 
     threading.Thread(target=work, daemon=True, name="lamina-poller-io").start()
     return await future
-
-
-class AwsClients:
-    """boto3 clients for the pollers, per (service, region), on the configured endpoints.
-
-    The read timeout allows SQS's 20 s long poll. Credentials come from the usual
-    boto3 chain, else the dummy pair local emulators accept.
-    """
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self._clients: dict[tuple[str, str], Any] = {}
-        self._lock = threading.Lock()
-
-    def get(self, service: str, region: str | None) -> Any:
-        key = (service, region or self.settings.region)
-        with self._lock:
-            client = self._clients.get(key)
-            if client is None:
-                import boto3  # type: ignore[import-untyped]
-                from botocore.config import Config  # type: ignore[import-untyped]
-
-                session = boto3.session.Session()
-                creds: dict[str, str] = {}
-                if session.get_credentials() is None:
-                    creds = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
-                client = session.client(
-                    service, region_name=key[1], endpoint_url=self.settings.endpoint_for(service),
-                    config=Config(retries={"total_max_attempts": 3, "mode": "standard"},
-                                  connect_timeout=5, read_timeout=40, max_pool_connections=50),
-                    **creds)
-                self._clients[key] = client
-        return client
 
 
 @dataclass
@@ -215,7 +183,7 @@ class EventSources:
     def __init__(self, settings: Settings, mappings: EventSourceMappings, invoker: Invoker,
                  store: MetadataStore) -> None:
         self.mappings = mappings
-        self.ctx = Context(settings, invoker, store, AwsClients(settings), Stats())
+        self.ctx = Context(settings, invoker, store, AwsClients(settings, read_timeout=40), Stats())
         self._running: dict[str, tuple[Poller, asyncio.Task[None]]] = {}
 
     @property

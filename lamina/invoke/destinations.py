@@ -27,7 +27,6 @@ import datetime as dt
 import functools
 import json
 import logging
-import threading
 import time
 import uuid
 from collections import Counter
@@ -37,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lamina.arns import LATEST, FunctionRef, parse_resource_arn
+from lamina.aws_clients import AwsClients
 from lamina.control.eventinvoke import DEFAULT_MAX_AGE_S, DEFAULT_RETRIES, EventInvokeConfigs
 from lamina.errors import LaminaError
 from lamina.invoke.delivery import RetryPolicy
@@ -80,53 +80,6 @@ def _json_or_text(data: bytes) -> Any:
         return data.decode("utf-8", "replace")
 
 
-class AwsClients:
-    """boto3 clients for the configured AWS-compatible endpoints, one per (service, region).
-
-    Clients are thread-safe once built; building them is not, hence the lock.
-    Credentials come from the usual boto3 chain, else the dummy pair that
-    local emulators accept.
-    """
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self._clients: dict[tuple[str, str], Any] = {}
-        self._lock = threading.Lock()
-        self._queue_urls: dict[str, str] = {}
-
-    def get(self, service: str, region: str | None) -> Any:
-        key = (service, region or self.settings.region)
-        with self._lock:
-            client = self._clients.get(key)
-            if client is None:
-                import boto3  # type: ignore[import-untyped]
-                from botocore.config import Config  # type: ignore[import-untyped]
-
-                session = boto3.session.Session()
-                creds: dict[str, str] = {}
-                if session.get_credentials() is None:
-                    creds = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
-                client = session.client(
-                    service, region_name=key[1], endpoint_url=self.settings.endpoint_for(service),
-                    config=Config(retries={"total_max_attempts": 3, "mode": "standard"},
-                                  connect_timeout=5, read_timeout=15),
-                    **creds)
-                self._clients[key] = client
-        return client
-
-    def queue_url(self, arn: str) -> str:
-        url = self._queue_urls.get(arn)
-        if url is None:
-            parts = parse_resource_arn(arn) or {}
-            sqs = self.get("sqs", parts.get("region"))
-            kwargs = {"QueueName": parts.get("resource", "")}
-            if parts.get("account"):
-                kwargs["QueueOwnerAWSAccountId"] = parts["account"]
-            url = str(sqs.get_queue_url(**kwargs)["QueueUrl"])
-            self._queue_urls[arn] = url
-        return url
-
-
 class Destinations:
     """`Outcomes` for the async queue, backed by event invoke configs."""
 
@@ -135,7 +88,7 @@ class Destinations:
         self.configs = configs
         self.invoker = invoker
         self.arns = configs.arns
-        self.aws = AwsClients(settings)
+        self.aws = AwsClients(settings, read_timeout=15)
         self._senders = ThreadPoolExecutor(SENDER_THREADS, thread_name_prefix="lamina-destinations")
         # Counters for the metrics issue, keyed by function name.
         self.async_events_received: Counter[str] = Counter()
