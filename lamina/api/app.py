@@ -19,7 +19,7 @@ from aiohttp import web
 
 from lamina.api import function_urls
 from lamina.api import logs as logs_api
-from lamina.api import sigv4
+from lamina.api import sigv4, sts
 from lamina.api.model import Operation, ServiceModel, load
 from lamina.api.protocol import decode, encode
 from lamina.api.validation import Validator
@@ -99,6 +99,9 @@ def build_app(settings: Settings, services: Any,
                                   settings.credentials)
             if target.startswith(logs_api.TARGET_PREFIX):
                 return await logs_api.respond(services.logs, target, body)
+            if sts.is_sts(request.method, raw_path, caller.service, body):
+                return sts.respond(body, settings.account_id, caller.access_key,
+                                   services.arns.partition, request_id)
             op, labels = router.match(request.method, raw_path, dict(request.query))
             params = decode(model, op, labels, request.query, request.headers, body)
             if op.input_shape:

@@ -123,3 +123,9 @@ def test_account_settings(lambda_client):
     settings = lambda_client.get_account_settings()
     assert settings["AccountLimit"]["ConcurrentExecutions"] == 1000
     assert settings["AccountUsage"]["FunctionCount"] >= 0
+
+
+def test_sts_get_caller_identity(server):
+    identity = server.client("sts").get_caller_identity()
+    assert identity["Account"] == "000000000000"
+    assert identity["Arn"] == "arn:aws:iam::000000000000:root"
