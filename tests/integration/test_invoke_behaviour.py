@@ -9,6 +9,8 @@ import re
 import time
 import uuid
 
+import pytest
+
 from tests.conftest import make_zip  # noqa: F401 - fixture helpers live there
 
 
@@ -142,3 +144,20 @@ def test_idle_environments_are_reaped(tmp_path):
         assert "Init Duration:" in tail(resp)
     finally:
         srv.stop()
+
+
+
+@pytest.mark.parametrize("runtime", ["python3.10", "python3.11", "python3.12", "python3.13", "python3.14"])
+def test_every_python_runtime_id_runs(lambda_client, create_function, runtime):
+    fn = name(runtime.replace(".", "-"))
+    create_function(fn, {"handler.py": "import os, sys\n"
+                                       "def handler(event, context):\n"
+                                       "    return {'env': os.environ['AWS_EXECUTION_ENV'],\n"
+                                       "            'version': list(sys.version_info[:2])}\n"},
+                    runtime=runtime)
+    resp, body = call(lambda_client, fn)
+    assert "FunctionError" not in resp, body
+    assert body["env"] == f"AWS_Lambda_{runtime}"
+    major, minor = (int(x) for x in runtime.removeprefix("python").split("."))
+    # the host's interpreter for that id, or the nearest one (docs/compatibility.md)
+    assert body["version"][0] == major and abs(body["version"][1] - minor) <= 1
