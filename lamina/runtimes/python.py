@@ -22,12 +22,17 @@ disables the /opt entries, as on AWS.
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import logging
+import shutil
 import threading
 from collections.abc import Mapping
 from pathlib import Path
 
 from lamina.runtimes.base import Launch, LaunchContext, RuntimeFamily
+from lamina.runtimes.build_cache import build_once
+from lamina.sandbox.base import Mount
 from lamina.runtimes.interpreters import Interpreter, find_python
 
 log = logging.getLogger("lamina.runtimes.python")
@@ -66,11 +71,51 @@ class PythonFamily(RuntimeFamily):
 
     def launch(self, ctx: LaunchContext) -> Launch:
         interp = self.interpreter(ctx.runtime_id)
+        sdk = sdk_folder()
+        mounts = interp.mounts + ((Mount(sdk, SDK_TARGET),) if sdk is not None else ())
         # Put the interpreter's bin first (AWS: /var/lang/bin) so `python3` in a
         # subprocess is the same interpreter; /usr/bin is on the default PATH already.
         env = {"PATH": f"{interp.prefix}/bin:{_AWS_PATH}"} if interp.mounts else {}
         return Launch(argv=[str(interp.path), "-u", "-s", "/var/runtime/bootstrap.py"],
-                      env=env, mounts=interp.mounts, runtime_dir=BOOTSTRAP_DIR)
+                      env=env, mounts=mounts, runtime_dir=BOOTSTRAP_DIR)
+
+
+# AWS's Python runtimes ship the AWS SDK (boto3 and what it imports); functions may rely
+# on it without bundling it. Lamina shows this server's own copy, read-only, at
+# SDK_TARGET, which the bootstrap puts last on sys.path (a bundled boto3 still wins).
+SDK_TARGET = "/var/lang/sdk"
+SDK_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six")
+
+
+@functools.cache
+def sdk_folder() -> Path | None:
+    """A folder holding the SDK packages, assembled once per boto3/botocore version."""
+    try:
+        import boto3
+        import botocore
+    except ImportError:
+        return None
+    key = f"boto3-{boto3.__version__}-botocore-{botocore.__version__}"
+
+    def assemble(folder: Path) -> None:
+        for name in SDK_PACKAGES:
+            spec = importlib.util.find_spec(name)
+            if spec is None or spec.origin is None:
+                continue
+            origin = Path(spec.origin)
+            if origin.name == "__init__.py":
+                shutil.copytree(origin.parent, folder / name,
+                                ignore=shutil.ignore_patterns("__pycache__"))
+            else:
+                shutil.copy2(origin, folder / origin.name)
+        for path in folder.rglob("*"):       # readable by the sandbox uid
+            path.chmod(0o755 if path.is_dir() else 0o644)
+
+    try:
+        return build_once("python-sdk", Path(boto3.__file__).parent, key, assemble)
+    except OSError as exc:
+        log.warning("no AWS SDK for Python functions: %s", exc)
+        return None
 
 
 FAMILY_CLASS = PythonFamily

@@ -161,3 +161,20 @@ def test_every_python_runtime_id_runs(lambda_client, create_function, runtime):
     major, minor = (int(x) for x in runtime.removeprefix("python").split("."))
     # the host's interpreter for that id, or the nearest one (docs/compatibility.md)
     assert body["version"][0] == major and abs(body["version"][1] - minor) <= 1
+
+
+def test_boto3_is_available_as_on_aws_and_a_bundled_copy_wins(lambda_client, create_function):
+    fn = name("sdk")
+    create_function(fn, {"handler.py": "import boto3, botocore\n"
+                                       "def handler(event, context):\n"
+                                       "    return [boto3.__version__, boto3.__file__]\n"})
+    resp, body = call(lambda_client, fn)
+    assert "FunctionError" not in resp, body
+    version, path = body
+    assert path.startswith("/var/lang/sdk/") and version
+    bundled = name("sdk-bundled")
+    create_function(bundled, {"handler.py": "import boto3\n"
+                                            "def handler(event, context):\n"
+                                            "    return boto3.__file__\n",
+                              "boto3/__init__.py": "__version__ = 'bundled'\n"})
+    assert call(lambda_client, bundled)[1] == "/var/task/boto3/__init__.py"

@@ -1,149 +1,29 @@
 """Lamina's Python bootstrap as a real process against a real Runtime API server.
 
-The server here is a small aiohttp implementation of the 2018-06-01 Runtime API
-(one event queue, results recorded), not the platform's: these tests pin down
-the runtime's side of the protocol and every output a client can see. No sandbox
-is involved; LAMBDA_TASK_ROOT points at a temporary folder.
+The server is tests/runtime_stub.py, a small aiohttp implementation of the
+2018-06-01 Runtime API (one event queue, results recorded), not the platform's:
+these tests pin down the runtime's side of the protocol and every output a client
+can see. No sandbox is involved; LAMBDA_TASK_ROOT points at a temporary folder.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import queue
 import re
-import subprocess
 import sys
-import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pytest
-from aiohttp import web
 
 from lamina.runtimes.base import LaunchContext, LaunchError
 from lamina.runtimes.python import BOOTSTRAP_DIR, RUNTIME_IDS, PythonFamily
+from tests.runtime_stub import Launcher, Proc, RuntimeApi, write_task
 
-PREFIX = "/2018-06-01/runtime"
 ECHO = "def handler(event, context):\n    return event\n"
-
-
-# ---------------------------------------------------------------------------------------
-# A Runtime API server
-# ---------------------------------------------------------------------------------------
-
-@dataclass
-class Posted:
-    kind: str                      # response | error | init_error
-    request_id: str | None
-    headers: dict[str, str]
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-@dataclass
-class RuntimeAPIServer:
-    """Runtime API on 127.0.0.1:<free port>, its event loop in a background thread."""
-
-    port: int = 0
-    posted: queue.Queue[Posted] = field(default_factory=queue.Queue)
-    next_times: list[float] = field(default_factory=list)
-    peers: set[object] = field(default_factory=set)
-    chunked_next: bool = False       # send /next bodies with Transfer-Encoding: chunked
-    close_after_post: bool = False   # answer posts with Connection: close
-
-    def start(self) -> None:
-        ready = threading.Event()
-        self._loop = asyncio.new_event_loop()
-
-        async def serve() -> None:
-            self._events: asyncio.Queue[tuple[bytes, dict[str, str]]] = asyncio.Queue()
-            app = web.Application()
-            app.router.add_get(f"{PREFIX}/invocation/next", self._next)
-            app.router.add_post(f"{PREFIX}/invocation/{{rid}}/response", self._post("response"))
-            app.router.add_post(f"{PREFIX}/invocation/{{rid}}/error", self._post("error"))
-            app.router.add_post(f"{PREFIX}/init/error", self._post("init_error"))
-            # handler_cancellation: a /next still waiting when the runtime dies must not
-            # hold up the shutdown.
-            self._runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=0.5)
-            await self._runner.setup()
-            site = web.TCPSite(self._runner, "127.0.0.1", 0)
-            await site.start()
-            self.port = self._runner.addresses[0][1]
-            ready.set()
-
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(serve(), self._loop)
-        assert ready.wait(10)
-
-    def stop(self) -> None:
-        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-        self._loop.close()
-
-    async def _next(self, request: web.Request) -> web.Response:
-        self.next_times.append(time.monotonic())
-        self.peers.add(request.transport.get_extra_info("peername") if request.transport else None)
-        body, headers = await self._events.get()
-        if not self.chunked_next:
-            return web.Response(body=body, headers=headers)
-        stream = web.StreamResponse(headers=headers)
-        stream.enable_chunked_encoding()
-        await stream.prepare(request)
-        for i in range(0, len(body), 7):
-            await stream.write(body[i:i + 7])
-        await stream.write_eof()
-        return stream
-
-    def _post(self, kind: str) -> Callable[[web.Request], Any]:  # aiohttp handler factory
-        async def handler(request: web.Request) -> web.Response:
-            self.peers.add(request.transport.get_extra_info("peername") if request.transport
-                           else None)
-            body = await request.read()
-            self.posted.put(Posted(kind, request.match_info.get("rid"), dict(request.headers),
-                                   body))
-            response = web.json_response({"status": "OK"}, status=202)
-            if self.close_after_post:
-                response.force_close()
-            return response
-        return handler
-
-    def send(self, payload: bytes = b"{}", request_id: str | None = None,
-             headers: dict[str, str] | None = None, deadline_s: float = 30.0) -> str:
-        request_id = request_id or str(uuid.uuid4())
-        all_headers = {
-            "Lambda-Runtime-Aws-Request-Id": request_id,
-            "Lambda-Runtime-Deadline-Ms": str(int((time.time() + deadline_s) * 1000)),
-            "Lambda-Runtime-Invoked-Function-Arn":
-                "arn:aws:lambda:us-east-1:000000000000:function:fn",
-            "Lambda-Runtime-Trace-Id": f"Root=1-00000000-{request_id[:24].replace('-', '0')};"
-                                       "Parent=0000000000000000;Sampled=0",
-            "Content-Type": "application/json",
-            **(headers or {}),
-        }
-        all_headers = {k: v for k, v in all_headers.items() if v is not None}
-        self._loop.call_soon_threadsafe(self._events.put_nowait, (payload, all_headers))
-        return request_id
-
-    def wait_posted(self, timeout: float = 10.0) -> Posted:
-        return self.posted.get(timeout=timeout)
-
-
-@pytest.fixture
-def api() -> Iterator[RuntimeAPIServer]:
-    server = RuntimeAPIServer()
-    server.start()
-    yield server
-    server.stop()
 
 
 # ---------------------------------------------------------------------------------------
@@ -166,77 +46,31 @@ AVAILABLE = _available_runtimes()
 DEFAULT_RUNTIME = "python3.12" if "python3.12" in AVAILABLE else AVAILABLE[-1]
 
 
-@dataclass
-class Runtime:
-    proc: subprocess.Popen[bytes]
-    task: Path
-    log_path: Path
-    started: float
-
-    def log(self) -> str:
-        return self.log_path.read_bytes().decode("utf-8")     # keep "\r" as written
-
-    def wait(self, timeout: float = 10.0) -> int:
-        return self.proc.wait(timeout)
+@pytest.fixture
+def api() -> Iterator[RuntimeApi]:
+    with RuntimeApi() as server:
+        yield server
 
 
-Start = Callable[..., "Runtime"]
+Start = Callable[..., Proc]
 
 
 @pytest.fixture
-def start(api: RuntimeAPIServer, tmp_path: Path) -> Iterator[Start]:
-    started: list[Runtime] = []
+def start(api: RuntimeApi, tmp_path: Path) -> Iterator[Start]:
+    launcher = Launcher(api, tmp_path)
 
     def launch(files: dict[str, str], handler: str = "handler.handler",
-               runtime_id: str = DEFAULT_RUNTIME, env: dict[str, str] | None = None) -> Runtime:
-        task = tmp_path / f"task{len(started)}"
-        for name, text in files.items():
-            (task / name).parent.mkdir(parents=True, exist_ok=True)
-            (task / name).write_text(text)
-        task.mkdir(exist_ok=True)
-        launch = PythonFamily().launch(LaunchContext(runtime_id, handler, task, None))
+               runtime_id: str = DEFAULT_RUNTIME, env: dict[str, str] | None = None) -> Proc:
+        task = write_task(tmp_path / f"task{len(launcher.procs)}", files)
+        ctx = LaunchContext(runtime_id, handler, task, None)
+        launch = PythonFamily().launch(ctx)
         assert launch.runtime_dir == BOOTSTRAP_DIR
-        # Without a sandbox, /var/runtime is the bootstrap folder itself.
-        argv = [str(BOOTSTRAP_DIR / "bootstrap.py") if a == "/var/runtime/bootstrap.py" else a
-                for a in launch.argv]
-        environ = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            **launch.env,
-            "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{api.port}",
-            "_HANDLER": handler,
-            "LAMBDA_TASK_ROOT": str(task),
-            "LAMBDA_RUNTIME_DIR": str(BOOTSTRAP_DIR),
-            "AWS_EXECUTION_ENV": f"AWS_Lambda_{runtime_id}",
-            "AWS_LAMBDA_FUNCTION_NAME": "fn",
-            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
-            "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/fn",
-            "AWS_LAMBDA_LOG_STREAM_NAME": "2026/01/01/[$LATEST]0123456789abcdef0123456789abcdef",
-            "TZ": ":UTC",
-            **(env or {}),
-        }
-        log_path = tmp_path / f"out{len(started)}.log"
-        with open(log_path, "wb") as out:
-            began = time.monotonic()
-            proc = subprocess.Popen(argv, env=environ, cwd=task, stdout=out,
-                                    stderr=subprocess.STDOUT)
-        runtime = Runtime(proc, task, log_path, began)
-        started.append(runtime)
-        return runtime
+        return launcher.start(ctx, launch, env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+                                                "AWS_EXECUTION_ENV": f"AWS_Lambda_{runtime_id}",
+                                                **(env or {})})
 
     yield launch
-    for runtime in started:
-        if runtime.proc.poll() is None:
-            runtime.proc.kill()
-        runtime.proc.wait(10)
-
-
-def invoke(api: RuntimeAPIServer, payload: object = None, **kwargs: object) -> Posted:
-    body = payload if isinstance(payload, bytes) else json.dumps(payload or {}).encode()
-    rid = api.send(body, **kwargs)  # type: ignore[arg-type]
-    posted = api.wait_posted()
-    assert posted.request_id == rid
-    return posted
+    launcher.kill_all()
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
@@ -253,23 +87,23 @@ def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
 # ---------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("runtime_id", AVAILABLE)
-def test_echo_on_every_interpreter(api: RuntimeAPIServer, start: Start, runtime_id: str) -> None:
+def test_echo_on_every_interpreter(api: RuntimeApi, start: Start, runtime_id: str) -> None:
     rt = start({"handler.py": ECHO}, runtime_id=runtime_id)
     for event in ({"hello": "world"}, [1, 2.5, None, True], "text"):
-        posted = invoke(api, event)
+        posted = api.invoke(event)
         assert posted.kind == "response"
         assert posted.headers["Content-Type"] == "application/json"
         assert posted.json() == event
     assert wait_for(lambda: len(api.next_times) == 4), "the runtime asks for the next event"
     assert len(api.peers) == 1, "one persistent connection for every request"
-    assert rt.proc.poll() is None
+    assert rt.process.poll() is None
 
 
 @pytest.mark.parametrize("runtime_id", AVAILABLE)
-def test_handler_error_shape(api: RuntimeAPIServer, start: Start, runtime_id: str) -> None:
+def test_handler_error_shape(api: RuntimeApi, start: Start, runtime_id: str) -> None:
     rt = start({"handler.py": 'def handler(event, context):\n    raise Exception("Handler fails")\n'},
                runtime_id=runtime_id)
-    posted = invoke(api, request_id="11111111-2222-3333-4444-555555555555")
+    posted = api.invoke(request_id="11111111-2222-3333-4444-555555555555")
     assert posted.kind == "error"
     assert posted.headers["Lambda-Runtime-Function-Error-Type"] == "Exception"
     body = posted.json()
@@ -286,11 +120,11 @@ def test_handler_error_shape(api: RuntimeAPIServer, start: Start, runtime_id: st
     assert (f"[ERROR] Exception: Handler fails\rTraceback (most recent call last):\r"
             f'\u00a0\u00a0File "{rt.task}/handler.py", line 2, in handler\r'
             f'\u00a0\u00a0\u00a0\u00a0raise Exception("Handler fails")\n') in rt.log()
-    assert invoke(api).kind == "error", "the environment survives a handler error"
+    assert api.invoke().kind == "error", "the environment survives a handler error"
 
 
 @pytest.mark.parametrize("runtime_id", AVAILABLE)
-def test_init_error_shape(api: RuntimeAPIServer, start: Start, runtime_id: str) -> None:
+def test_init_error_shape(api: RuntimeApi, start: Start, runtime_id: str) -> None:
     rt = start({"handler.py": 'raise Exception("Runtime startup fails")\n\n\n'
                               'def handler(event, context):\n    return "never reached"\n'},
                runtime_id=runtime_id)
@@ -326,7 +160,7 @@ def test_init_error_shape(api: RuntimeAPIServer, start: Start, runtime_id: str) 
     ("sys.handler", {"handler.py": ECHO}, "Runtime.BuiltInModuleConflict",
      "Cannot use built-in module sys as a handler module"),
 ])
-def test_handler_resolution_errors(api: RuntimeAPIServer, start: Start, handler: str, files: dict[str, str],
+def test_handler_resolution_errors(api: RuntimeApi, start: Start, handler: str, files: dict[str, str],
                                    error_type: str, message: str) -> None:
     rt = start(files, handler=handler)
     posted = api.wait_posted()
@@ -337,7 +171,7 @@ def test_handler_resolution_errors(api: RuntimeAPIServer, start: Start, handler:
     assert rt.wait() == 1
 
 
-def test_syntax_error(api: RuntimeAPIServer, start: Start) -> None:
+def test_syntax_error(api: RuntimeApi, start: Start) -> None:
     rt = start({"handler.py": "def handler(event, context)\n    return 1\n"})
     body = api.wait_posted().json()
     assert body["errorType"] == "Runtime.UserCodeSyntaxError"
@@ -348,11 +182,11 @@ def test_syntax_error(api: RuntimeAPIServer, start: Start) -> None:
 
 
 @pytest.mark.parametrize("handler", ["pkg/sub.mod.handler", "pkg.sub.mod.handler"])
-def test_nested_handler_paths(api: RuntimeAPIServer, start: Start, handler: str) -> None:
+def test_nested_handler_paths(api: RuntimeApi, start: Start, handler: str) -> None:
     start({"pkg/__init__.py": "", "pkg/sub/__init__.py": "",
            "pkg/sub/mod.py": "def handler(event, context):\n    return __name__\n"},
           handler=handler)
-    assert invoke(api).json() == "pkg.sub.mod"
+    assert api.invoke().json() == "pkg.sub.mod"
 
 
 CONTEXT_HANDLER = '''\
@@ -378,10 +212,10 @@ def handler(event, context):
 '''
 
 
-def test_context_fields(api: RuntimeAPIServer, start: Start) -> None:
+def test_context_fields(api: RuntimeApi, start: Start) -> None:
     start({"handler.py": CONTEXT_HANDLER})
     rid = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
-    body = invoke(api, request_id=rid, deadline_s=7, headers={
+    body = api.invoke(request_id=rid, deadline_s=7, headers={
         "Lambda-Runtime-Client-Context": json.dumps(
             {"client": {"installation_id": "inst"}, "custom": {"k": "v"}, "env": {"e": "1"}}),
         "Lambda-Runtime-Cognito-Identity": json.dumps(
@@ -394,23 +228,23 @@ def test_context_fields(api: RuntimeAPIServer, start: Start) -> None:
     assert 6000 < remaining <= 7000
     assert body == {
         "aws_request_id": rid, "function_name": "fn", "function_version": "$LATEST",
-        "invoked_function_arn": "arn:aws:lambda:us-east-1:000000000000:function:fn",
+        "invoked_function_arn": "arn:aws:lambda:us-east-1:123456789012:function:fn",
         "memory_limit_in_mb": "128", "log_group_name": "/aws/lambda/fn",
-        "log_stream_name": "2026/01/01/[$LATEST]0123456789abcdef0123456789abcdef",
+        "log_stream_name": "2024/01/01/[$LATEST]0123456789abcdef0123456789abcdef",
         "tenant_id": "tenant-7", "identity": ["id-1", "pool-1"],
         "client": ["inst", {"k": "v"}, {"e": "1"}],
         "trace": "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1",
     }
     # Without the optional headers: no client context, identity fields None, trace removed.
-    body = invoke(api, headers={"Lambda-Runtime-Trace-Id": None}).json()
+    body = api.invoke(headers={"Lambda-Runtime-Trace-Id": None}).json()
     assert isinstance(body, dict)
     assert body["client"] is None and body["identity"] == [None, None]
     assert body["tenant_id"] is None and body["trace"] is None
 
 
-def test_bad_client_context_is_a_runtime_error(api: RuntimeAPIServer, start: Start) -> None:
+def test_bad_client_context_is_a_runtime_error(api: RuntimeApi, start: Start) -> None:
     start({"handler.py": ECHO})
-    posted = invoke(api, headers={"Lambda-Runtime-Client-Context": "{not json"})
+    posted = api.invoke(headers={"Lambda-Runtime-Client-Context": "{not json"})
     assert posted.kind == "error"
     body = posted.json()
     assert body["errorType"] == "Runtime.LambdaContextUnmarshalError"
@@ -429,10 +263,10 @@ def handler(event, context):
 '''
 
 
-def test_text_logging_format(api: RuntimeAPIServer, start: Start) -> None:
+def test_text_logging_format(api: RuntimeApi, start: Start) -> None:
     rt = start({"handler.py": LOGGING_HANDLER})
     rid = "12345678-1234-1234-1234-123456789012"
-    posted = invoke(api, request_id=rid)
+    posted = api.invoke(request_id=rid)
     assert posted.body == b"null"
     lines = rt.log().splitlines()
     stamp = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
@@ -445,11 +279,11 @@ def test_text_logging_format(api: RuntimeAPIServer, start: Start) -> None:
     assert abs(time.mktime(logged) - time.mktime(time.gmtime())) < 60
 
 
-def test_json_logging_format(api: RuntimeAPIServer, start: Start) -> None:
+def test_json_logging_format(api: RuntimeApi, start: Start) -> None:
     rt = start({"handler.py": LOGGING_HANDLER},
                env={"AWS_LAMBDA_LOG_FORMAT": "JSON", "AWS_LAMBDA_LOG_LEVEL": "INFO"})
     rid = "12345678-1234-1234-1234-123456789012"
-    invoke(api, request_id=rid)
+    api.invoke(request_id=rid)
     lines = rt.log().splitlines()
     records = [json.loads(line) for line in lines if line.startswith("{")]
     assert lines[1] == "plain print"
@@ -464,7 +298,7 @@ def test_json_logging_format(api: RuntimeAPIServer, start: Start) -> None:
                       "message": "warned 42", "logger": "app", "requestId": rid, "k": "v"}
 
 
-def test_sys_exit_in_handler_ends_the_process(api: RuntimeAPIServer, start: Start) -> None:
+def test_sys_exit_in_handler_ends_the_process(api: RuntimeApi, start: Start) -> None:
     rt = start({"handler.py": "import sys\n\ndef handler(event, context):\n    sys.exit(0)\n"})
     api.send(b"{}")
     assert rt.wait() == 0
@@ -492,20 +326,20 @@ def handler(event, context):
 '''
 
 
-def test_result_encoding(api: RuntimeAPIServer, start: Start) -> None:
+def test_result_encoding(api: RuntimeApi, start: Start) -> None:
     start({"handler.py": MARSHAL_HANDLER}, runtime_id=DEFAULT_RUNTIME)
-    posted = invoke(api, {"kind": "decimal"})
+    posted = api.invoke({"kind": "decimal"})
     assert posted.body == (b'{"d": 1.10, "big": 12345678901234567890.5, "nan": NaN, "f": 0.1}')
-    posted = invoke(api, {"kind": "set"})
+    posted = api.invoke({"kind": "set"})
     assert posted.kind == "error"
     assert posted.json() == {
         "errorMessage": "Unable to marshal response: Object of type set is not JSON serializable",
         "errorType": "Runtime.MarshalError", "requestId": posted.request_id, "stackTrace": []}
-    posted = invoke(api, {"kind": "bytes"})
+    posted = api.invoke({"kind": "bytes"})
     assert posted.body == b"\x00raw"
     assert posted.headers["Content-Type"] == "application/unknown"
-    assert invoke(api, {"kind": "nested-bytes"}).body == b'{"b": "abc"}'
-    unicode = invoke(api, {"kind": "unicode"}).body
+    assert api.invoke({"kind": "nested-bytes"}).body == b'{"b": "abc"}'
+    unicode = api.invoke({"kind": "unicode"}).body
     # python3.12+ keep non-ASCII characters; older runtimes escape them.
     if DEFAULT_RUNTIME >= "python3.12":
         assert unicode == '{"text": "h\u00e9 \u2603"}'.encode()
@@ -513,14 +347,14 @@ def test_result_encoding(api: RuntimeAPIServer, start: Start) -> None:
         assert unicode == b'{"text": "h\\u00e9 \\u2603"}'
 
 
-def test_ascii_escaping_before_python312(api: RuntimeAPIServer, start: Start) -> None:
+def test_ascii_escaping_before_python312(api: RuntimeApi, start: Start) -> None:
     start({"handler.py": MARSHAL_HANDLER}, env={"AWS_EXECUTION_ENV": "AWS_Lambda_python3.11"})
-    assert invoke(api, {"kind": "unicode"}).body == b'{"text": "h\\u00e9 \\u2603"}'
+    assert api.invoke({"kind": "unicode"}).body == b'{"text": "h\\u00e9 \\u2603"}'
 
 
-def test_unmarshal_error(api: RuntimeAPIServer, start: Start) -> None:
+def test_unmarshal_error(api: RuntimeApi, start: Start) -> None:
     start({"handler.py": ECHO})
-    posted = invoke(api, b"this is not json")
+    posted = api.invoke(b"this is not json")
     assert posted.kind == "error"
     body = posted.json()
     assert body["errorType"] == "Runtime.UnmarshalError"
@@ -539,10 +373,10 @@ def handler(event, context):
 '''
 
 
-def test_sys_path_pythonpath_and_warm_state(api: RuntimeAPIServer, start: Start, tmp_path: Path) -> None:
+def test_sys_path_pythonpath_and_warm_state(api: RuntimeApi, start: Start, tmp_path: Path) -> None:
     rt = start({"handler.py": SYS_PATH_HANDLER, "layer_mod.py": "X = 1\n"})
-    first = invoke(api).json()
-    second = invoke(api).json()
+    first = api.invoke().json()
+    second = api.invoke().json()
     assert isinstance(first, dict) and isinstance(second, dict)
     minor = DEFAULT_RUNTIME.removeprefix("python")
     assert first["path"] == [str(rt.task), f"/opt/python/lib/python{minor}/site-packages",
@@ -552,10 +386,10 @@ def test_sys_path_pythonpath_and_warm_state(api: RuntimeAPIServer, start: Start,
     assert (first["count"], second["count"]) == (1, 2)
 
 
-def test_cold_start_reaches_next_quickly(api: RuntimeAPIServer, start: Start) -> None:
+def test_cold_start_reaches_next_quickly(api: RuntimeApi, start: Start) -> None:
     """Not a benchmark (see bench/): a sanity bound on process start → first /next."""
     rt = start({"handler.py": ECHO})
-    assert invoke(api).kind == "response"
+    assert api.invoke().kind == "response"
     elapsed = api.next_times[0] - rt.started
     print(f"\n{DEFAULT_RUNTIME}: process start -> first /next {elapsed * 1000:.1f} ms")
     assert elapsed < 5.0
@@ -567,17 +401,21 @@ def test_family_launch_shape() -> None:
     assert Path(launch.argv[0]).is_file()
     assert launch.runtime_dir == BOOTSTRAP_DIR
     assert "PYTHONPATH" not in launch.env
-    for mount in launch.mounts:
+    from lamina.runtimes.python import SDK_TARGET
+    interpreter_mounts = [m for m in launch.mounts if m.target != SDK_TARGET]
+    for mount in interpreter_mounts:       # the interpreter's prefix, at its host path
         assert str(mount.source) == mount.target
         assert Path(launch.argv[0]).is_relative_to(mount.source)
+    sdk = [m for m in launch.mounts if m.target == SDK_TARGET]
+    assert len(sdk) == 1 and (sdk[0].source / "boto3" / "__init__.py").is_file()
     assert sys.version_info >= (3, 10)
 
 
-def test_chunked_events_and_closed_connections(api: RuntimeAPIServer, start: Start) -> None:
+def test_chunked_events_and_closed_connections(api: RuntimeApi, start: Start) -> None:
     api.chunked_next = True
     api.close_after_post = True
     start({"handler.py": ECHO})
     big = {"data": "x" * 300_000, "n": list(range(1000))}
     for event in ({"a": 1}, big, {"b": 2}):
-        assert invoke(api, event).json() == event
+        assert api.invoke(event).json() == event
     assert len(api.peers) >= 3, "a new connection after each Connection: close"

@@ -63,6 +63,10 @@ class Runtime:
                               f"aws-lambda-python/{major}.{minor}.{micro}-lamina")
 
 
+# Where the platform shows the AWS SDK for Python (boto3) that AWS's runtimes include.
+SDK_DIR = "/var/lang/sdk"
+
+
 def configure() -> Runtime:
     """Set sys.path, PYTHONPATH and the root logger for this function's environment."""
     task_root = os.environ.get("LAMBDA_TASK_ROOT") or "/var/task"
@@ -82,6 +86,8 @@ def configure() -> Runtime:
         if not pythonpath_set:
             site.addsitedir(opt_site)
             site.addsitedir("/opt/python")
+    if os.path.isdir(SDK_DIR):
+        sys.path.append(SDK_DIR)      # the runtime's own boto3, after everything else
     if not pythonpath_set:
         os.environ["PYTHONPATH"] = (os.environ.get("LAMBDA_RUNTIME_DIR")
                                     or os.path.dirname(os.path.abspath(__file__)))
