@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Regenerate lamina/api/model/lambda-2015-03-31.json from the installed botocore.
+"""Regenerate lamina/model/lambda-2015-03-31.json from the installed botocore.
 
 The AWS service model is Lamina's wire contract (STYLE.md §8). We keep a copy
 without documentation strings; CI regenerates it and fails on a diff
@@ -16,7 +16,7 @@ from pathlib import Path
 import botocore
 
 SOURCE = Path(botocore.__file__).parent / "data/lambda/2015-03-31/service-2.json.gz"
-TARGET = Path(__file__).resolve().parent.parent / "lamina/api/model/lambda-2015-03-31.json"
+TARGET = Path(__file__).resolve().parent.parent / "lamina/model/lambda-2015-03-31.json"
 
 
 def strip(node: object) -> object:

@@ -17,10 +17,10 @@ from typing import Any
 
 from aiohttp import web
 
-from lamina.api import function_urls
+from lamina.api import cloudwatch, function_urls
 from lamina.api import logs as logs_api
 from lamina.api import sigv4, sts
-from lamina.api.model import Operation, ServiceModel, load
+from lamina.model import Operation, ServiceModel, load
 from lamina.api.protocol import decode, encode
 from lamina.api.validation import Validator
 from lamina.errors import LaminaError, ServiceException
@@ -95,6 +95,9 @@ def build_app(settings: Settings, services: Any,
             target = request.headers.get("X-Amz-Target", "")
             body = await request.read()
             headers = {k.lower(): v for k, v in request.headers.items()}
+            if cloudwatch.handles(raw_path, target):   # verifies and encodes errors itself
+                return cloudwatch.respond(services.metrics, settings.credentials, request,
+                                          raw_path, target, headers, body, request_id)
             caller = sigv4.verify(request.method, raw_path, request.query_string, headers, body,
                                   settings.credentials)
             if target.startswith(logs_api.TARGET_PREFIX):

@@ -16,7 +16,7 @@ from urllib.parse import unquote
 
 from multidict import MultiMapping
 
-from lamina.api.model import Operation, ServiceModel
+from lamina.model import Operation, ServiceModel
 from lamina.errors import InvalidRequestContentException, ValidationException
 
 

@@ -1,11 +1,7 @@
-"""AWS's constraint-violation messages, fed by the service model's constraints.
+"""Checks decoded request parameters against the service model's constraints.
 
-AWS Lambda reports model constraint violations as a 400 `ValidationException`:
-``1 validation error detected: Value 'x' at 'functionName' failed to satisfy
-constraint: Member must satisfy regular expression pattern: …``. Values are
-rendered the way AWS's Java front end prints them (lists `[a, b]`, maps
-`{k=v}`, doubles `2.0`). Everything that produces such a message goes through
-`violation()` and `ConstraintError`.
+The message texts come from `lamina.model.messages`; this module decides which
+constraints apply, in AWS's order, with AWS's exceptions to the model.
 """
 
 from __future__ import annotations
@@ -14,8 +10,9 @@ import re
 from functools import cache
 from typing import Any
 
-from lamina.api.model import ServiceModel
-from lamina.errors import InvalidParameterValueException, ValidationException
+from lamina.errors import ValidationException
+from lamina.model import ServiceModel
+from lamina.model.messages import summary, violation
 
 # (shape, member path) pairs whose violations AWS reports differently; their owners
 # validate them (a function's `runtime`). Elsewhere, e.g. the layer filters'
@@ -33,40 +30,8 @@ _CHECKED_LAST = {"CompatibleArchitectures"}
 # Enums whose values AWS lists in another order than the model (recorded).
 _ENUM_ORDER: dict[tuple[str, ...], list[str]] = {
     ("BUFFERED", "RESPONSE_STREAM"): ["RESPONSE_STREAM", "BUFFERED"],
+    ("Allow", "Terminate"): ["Terminate", "Allow"],
 }
-
-
-def render(value: Any) -> str:
-    """A value as AWS's Java services print it."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(render(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{render(k)}={render(v)}" for k, v in value.items()) + "}"
-    return str(value)
-
-
-def violation(path: str, value: Any, constraint: str) -> str:
-    shown = "null" if value is None else f"'{render(value)}'"
-    return f"Value {shown} at '{path}' failed to satisfy constraint: {constraint}"
-
-
-def summary(messages: list[str]) -> str:
-    count = len(messages)
-    noun = "error" if count == 1 else "errors"
-    return f"{count} validation {noun} detected: " + "; ".join(messages)
-
-
-def validation_error(path: str, value: Any, constraint: str) -> ValidationException:
-    return ValidationException(summary([violation(path, value, constraint)]))
-
-
-def invalid_parameter(path: str, value: Any, constraint: str) -> InvalidParameterValueException:
-    """The same text, for the checks AWS reports as InvalidParameterValueException."""
-    return InvalidParameterValueException(summary([violation(path, value, constraint)]))
 
 
 def member_path(name: str) -> str:

@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from lamina.api.validation import invalid_parameter
+from lamina.model.messages import invalid_parameter
 from lamina.arns import parse_resource_arn
 from lamina.control.functions import Functions, tag_limit_check
 from lamina.errors import (

@@ -16,7 +16,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from lamina.api.validation import invalid_parameter
+from lamina.model.messages import invalid_parameter
 from lamina.arns import LATEST, Arns, FunctionRef
 from lamina.control.code import CodeCache, Package, store_package
 from lamina.control.resolve import (ALIAS, FUNCTION, VERSION, Resolver, Target, new_revision,
@@ -76,6 +76,11 @@ class Functions:
         self.listeners: list[Callable[[str, str | None], None]] = []  # (name, version) changed
         self.dependent_kinds: list[str] = []
         self.version_delete_guards: list[Callable[[str, str], None]] = []
+        # (name, CreateFunction params): run inside CreateFunction's transaction once the
+        # function is stored; raising aborts the creation (code signing).
+        self.create_hooks: list[Callable[[str, dict[str, Any]], None]] = []
+        # (name): run before UpdateFunctionCode takes a new package; may refuse by raising.
+        self.code_checks: list[Callable[[str], None]] = []
         self._tasks: set[asyncio.Task[None]] = set()
 
     # -- create ---------------------------------------------------------------------------
@@ -136,6 +141,8 @@ class Functions:
             self.store.put(FUNCTION, name, {"name": name, "tags": tags, "next_version": 1,
                                             "created": config["LastModified"]})
             self.store.put(VERSION, version_key(name, LATEST), config)
+            for hook in self.create_hooks:
+                hook(name, p)
             shown = public(config)
             if p.get("Publish"):
                 published = self._publish(name, config, None)
@@ -301,6 +308,8 @@ class Functions:
     def update_code(self, p: dict[str, Any]) -> Doc:
         name, doc = self._latest_for_update(p["FunctionName"])
         stale(p.get("RevisionId"), doc["RevisionId"])
+        for check in self.code_checks:
+            check(name)
         package = self._package(p)
         if p.get("DryRun"):
             preview = public(doc)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import cache
 
-from lamina.api.model import load
+from lamina.model import load
 
 # Ids still in the model's enum that AWS no longer accepts for new or updated functions.
 DEPRECATED = frozenset({

@@ -3,7 +3,7 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lamina.api.model import load
+from lamina.model import load
 from lamina.arns import Arns, FunctionRef, LayerVersionRef, is_version
 
 NAME = st.from_regex(r"[a-zA-Z0-9_-]{1,64}", fullmatch=True)

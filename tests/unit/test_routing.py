@@ -1,5 +1,5 @@
 from lamina.api.app import Router, UnknownOperationException
-from lamina.api.model import load
+from lamina.model import load
 
 import pytest
 

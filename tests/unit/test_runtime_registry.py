@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _model_enum() -> list[str]:
-    checked_in = ROOT / "lamina/api/model/lambda-2015-03-31.json"
+    checked_in = ROOT / "lamina/model/lambda-2015-03-31.json"
     if checked_in.is_file():
         model = json.loads(checked_in.read_text())
     else:
@@ -225,8 +225,10 @@ def test_python_launch(tmp_path: Path) -> None:
     assert launch.argv == [str(binary), "-u", "-s", "/var/runtime/bootstrap.py"]
     assert launch.runtime_dir == BOOTSTRAP_DIR
     assert (BOOTSTRAP_DIR / "bootstrap.py").is_file()
-    assert [(m.source, m.target) for m in launch.mounts] == [(tmp_path / "py312",
-                                                               str(tmp_path / "py312"))]
+    from lamina.runtimes.python import SDK_TARGET, sdk_folder
+    assert [(m.source, m.target) for m in launch.mounts] == [
+        (tmp_path / "py312", str(tmp_path / "py312")),   # the interpreter's prefix
+        (sdk_folder(), SDK_TARGET)]                        # boto3, as AWS's runtimes ship it
     assert launch.env == {"PATH": f"{tmp_path / 'py312'}/bin:/usr/local/bin:/usr/bin/:/bin:/opt/bin"}
     assert family.runtime_ids() == ("python3.10", "python3.11", "python3.12", "python3.13",
                                     "python3.14")

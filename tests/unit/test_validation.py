@@ -1,7 +1,8 @@
 import pytest
 
-from lamina.api.model import load
-from lamina.api.validation import Validator, render, summary, violation
+from lamina.model import load
+from lamina.api.validation import Validator
+from lamina.model.messages import render, summary, violation
 from lamina.errors import ValidationException
 
 V = Validator(load())

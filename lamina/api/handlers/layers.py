@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 from lamina.api.app import Call, operation
-from lamina.api.validation import validation_error
+from lamina.model.messages import validation_error
 from lamina.control.paging import page
 
 
