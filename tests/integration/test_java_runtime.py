@@ -3,138 +3,28 @@
 The function in tests/fixtures/java is compiled against the real aws-lambda-java-core and
 aws-lambda-java-events from Maven Central and packaged the AWS way (classes + lib/*.jar).
 The runtime runs as a plain subprocess (no sandbox): LAMBDA_TASK_ROOT and LAMBDA_RUNTIME_DIR
-point at host folders instead of /var/task and /var/runtime.
+point at host folders instead of /var/task and /var/runtime. The Runtime API server is
+tests/runtime_stub.py, shared with the other runtimes' tests.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
-import os
 import shutil
 import statistics
 import subprocess
-import threading
-import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from aiohttp import web
 
 from lamina.runtimes.base import LaunchContext, LaunchError
 from lamina.runtimes.java import FAMILY_CLASS, JavaFamily
+from tests.runtime_stub import Launcher, Proc, RuntimeApi
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "java"
-PREFIX = "/2018-06-01/runtime"
-
-
-# --------------------------------------------------------------------------- Runtime API stub
-
-
-@dataclass
-class Outcome:
-    kind: str                       # "response", "error" or "init_error"
-    body: bytes
-    error_type: str | None = None
-    seconds: float = 0.0
-
-    def json(self) -> object:
-        return json.loads(self.body)
-
-
-@dataclass
-class RuntimeApiStub:
-    """A minimal Runtime API (next/response/error/init-error) on 127.0.0.1, in its own thread."""
-
-    port: int = 0
-    first_next_at: float | None = None
-    init_error: Outcome | None = None
-    _loop: asyncio.AbstractEventLoop = field(default_factory=asyncio.new_event_loop)
-    _pending: dict[str, asyncio.Future[Outcome]] = field(default_factory=dict)
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._serve(), self._loop).result(10)
-
-    async def _serve(self) -> None:
-        self._queue: asyncio.Queue[tuple[str, bytes, dict[str, str]] | None] = asyncio.Queue()
-        self._init_failed = asyncio.Event()
-        app = web.Application()
-        app.router.add_get(PREFIX + "/invocation/next", self._next)
-        app.router.add_post(PREFIX + "/invocation/{id}/response", self._result)
-        app.router.add_post(PREFIX + "/invocation/{id}/error", self._result)
-        app.router.add_post(PREFIX + "/init/error", self._init_error)
-        self._runner = web.AppRunner(app, shutdown_timeout=2.0)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-
-    async def _next(self, request: web.Request) -> web.Response:
-        if self.first_next_at is None:
-            self.first_next_at = time.monotonic()
-        item = await self._queue.get()
-        if item is None:  # stop(): release the runtime's long poll so the server can close
-            return web.Response(status=410)
-        request_id, body, headers = item
-        return web.Response(body=body, headers={"Lambda-Runtime-Aws-Request-Id": request_id, **headers})
-
-    async def _result(self, request: web.Request) -> web.Response:
-        kind = "error" if request.path.endswith("/error") else "response"
-        outcome = Outcome(kind, await request.read(), request.headers.get("Lambda-Runtime-Function-Error-Type"))
-        future = self._pending.pop(request.match_info["id"], None)
-        if future is not None and not future.done():
-            future.set_result(outcome)
-        return web.json_response({"status": "OK"}, status=202)
-
-    async def _init_error(self, request: web.Request) -> web.Response:
-        self.init_error = Outcome("init_error", await request.read(),
-                                  request.headers.get("Lambda-Runtime-Function-Error-Type"))
-        for future in self._pending.values():
-            if not future.done():
-                future.set_result(self.init_error)
-        self._init_failed.set()
-        return web.json_response({"status": "OK"}, status=202)
-
-    async def _invoke(self, body: bytes, headers: dict[str, str]) -> Outcome:
-        request_id = str(uuid.uuid4())
-        future: asyncio.Future[Outcome] = self._loop.create_future()
-        self._pending[request_id] = future
-        started = time.monotonic()
-        await self._queue.put((request_id, body, headers))
-        outcome = await future
-        outcome.seconds = time.monotonic() - started
-        return outcome
-
-    def invoke(self, body: bytes | str, timeout: float = 20, deadline_s: float = 30, **headers: str) -> Outcome:
-        data = body.encode() if isinstance(body, str) else body
-        hdrs = {
-            "Lambda-Runtime-Deadline-Ms": str(int((time.time() + deadline_s) * 1000)),
-            "Lambda-Runtime-Invoked-Function-Arn": "arn:aws:lambda:us-east-1:123456789012:function:fn",
-            "Lambda-Runtime-Trace-Id": "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1",
-            **{k.replace("_", "-"): v for k, v in headers.items()},
-        }
-        return asyncio.run_coroutine_threadsafe(self._invoke(data, hdrs), self._loop).result(timeout)
-
-    def wait_init_error(self, timeout: float = 20) -> Outcome:
-        asyncio.run_coroutine_threadsafe(asyncio.wait_for(self._init_failed.wait(), timeout), self._loop).result()
-        assert self.init_error is not None
-        return self.init_error
-
-    def stop(self) -> None:
-        async def shutdown() -> None:
-            await self._queue.put(None)
-            await self._runner.cleanup()
-
-        asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-        self._loop.close()
 
 
 # --------------------------------------------------------------------------- fixtures
@@ -162,69 +52,27 @@ def family() -> JavaFamily:
     return FAMILY_CLASS({})
 
 
-@dataclass
-class Running:
-    stub: RuntimeApiStub
-    process: subprocess.Popen[bytes]
-    log_path: Path
-    started_at: float
-
-    def log(self) -> str:
-        return self.log_path.read_text()
+@pytest.fixture
+def api() -> Iterator[RuntimeApi]:
+    with RuntimeApi() as server:
+        yield server
 
 
 @pytest.fixture
-def start(family: JavaFamily, function_dir: Path, tmp_path: Path) -> Iterator[object]:
-    """start(handler, runtime="java17") → a Running runtime process talking to a fresh stub."""
-    running: list[Running] = []
+def start(api: RuntimeApi, family: JavaFamily, function_dir: Path, tmp_path: Path) -> Iterator[object]:
+    """start(handler, runtime="java17") → a Proc: the runtime process talking to `api`."""
+    launcher = Launcher(api, tmp_path)
 
-    def _start(handler: str, runtime: str = "java17", memory: int = 256, **extra_env: str) -> Running:
-        stub = RuntimeApiStub()
-        stub.start()
-        launch = family.launch(LaunchContext(runtime, handler, function_dir, None))
-        assert launch.runtime_dir is not None
-        argv = [a.replace("/var/runtime", str(launch.runtime_dir)) for a in launch.argv]
-        env = {
-            "PATH": "/usr/local/bin:/usr/bin:/bin",
-            "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{stub.port}",
-            "_HANDLER": handler,
-            "LAMBDA_TASK_ROOT": str(function_dir),
-            "LAMBDA_RUNTIME_DIR": str(launch.runtime_dir),
-            "LAMINA_OPT_DIR": str(tmp_path / "opt"),
-            "AWS_LAMBDA_FUNCTION_NAME": "fn",
-            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory),
-            "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/fn",
-            "AWS_LAMBDA_LOG_STREAM_NAME": "2024/01/01/[$LATEST]0123456789abcdef",
-            "AWS_REGION": "us-east-1",
-            "TZ": ":UTC",
-            **launch.env,
-            **extra_env,
-        }
-        log_path = tmp_path / f"log-{len(running)}.txt"
-        with open(log_path, "wb") as log:
-            started = time.monotonic()
-            proc = subprocess.Popen(argv, env=env, cwd=function_dir, stdout=log, stderr=subprocess.STDOUT)
-        r = Running(stub, proc, log_path, started)
-        running.append(r)
-        return r
+    def _start(handler: str, runtime: str = "java17", memory: int = 256, **extra_env: str) -> Proc:
+        ctx = LaunchContext(runtime, handler, function_dir, None)
+        env = {"LAMINA_OPT_DIR": str(tmp_path / "opt"), **extra_env}
+        return launcher.start(ctx, family.launch(ctx), memory, env)
 
     yield _start
-    for r in running:
-        if r.process.poll() is None:
-            r.process.kill()
-        r.process.wait()
-        r.stub.stop()
+    launcher.kill_all()
 
 
 # --------------------------------------------------------------------------- tests
-
-
-def cpu_ms(pid: int) -> float:
-    """CPU time (user + system) a process has used so far: a start-up cost that, unlike wall
-    time, does not depend on what else the machine is running."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
 
 
 def test_family_selects_jdks_and_builds_once(family: JavaFamily, function_dir: Path) -> None:
@@ -256,17 +104,17 @@ def test_family_selects_jdks_and_builds_once(family: JavaFamily, function_dir: P
 
 
 @pytest.mark.parametrize("runtime", ["java17", "java25"])
-def test_echo_logs_and_static_state(start: object, runtime: str, family: JavaFamily) -> None:
+def test_echo_logs_and_static_state(api: RuntimeApi, start: object, runtime: str, family: JavaFamily) -> None:
     if runtime == "java25" and family.jdk_for("java25").major < 25:
         pytest.skip("no JDK 25 on this host")
     r = start("example.Hello", runtime)  # type: ignore[operator]
-    first = r.stub.invoke(json.dumps({"name": "Ada"}))
-    cold = r.stub.first_next_at - r.started_at
-    cold_cpu = cpu_ms(r.process.pid)
+    first = api.invoke({"name": "Ada"})
+    cold = api.first_next_at - r.started
+    cold_cpu = r.cpu_ms()
     assert first.kind == "response", first
     text = first.json()
     assert text.startswith("Hello, Ada! invocation 1 loaded ")
-    warm = [r.stub.invoke(json.dumps({"name": "Bob"})) for _ in range(20)]
+    warm = [api.invoke({"name": "Bob"}) for _ in range(20)]
     assert warm[-1].json().startswith("Hello, Bob! invocation 21 loaded ")
     assert warm[-1].json().split(" loaded ")[1] == text.split(" loaded ")[1]  # same static init
     log = r.log()
@@ -280,9 +128,9 @@ def test_echo_logs_and_static_state(start: object, runtime: str, family: JavaFam
     assert cold < 10 and warm_ms < 100
 
 
-def test_json_log_format(start: object) -> None:
+def test_json_log_format(api: RuntimeApi, start: object) -> None:
     r = start("example.Hello", AWS_LAMBDA_LOG_FORMAT="JSON")  # type: ignore[operator]
-    out = r.stub.invoke(json.dumps({"name": "Ada"}))
+    out = api.invoke({"name": "Ada"})
     assert out.kind == "response", out
     records = [json.loads(line) for line in r.log().splitlines() if line.startswith("{")]
     mine = [rec for rec in records if rec["message"] == "context logger: Ada"]
@@ -290,22 +138,22 @@ def test_json_log_format(start: object) -> None:
     assert set(mine[0]) == {"timestamp", "level", "message", "AWSRequestId"}
 
 
-def test_pojo_mapping(start: object) -> None:
-    r = start("example.PojoHandler")  # type: ignore[operator]
+def test_pojo_mapping(api: RuntimeApi, start: object) -> None:
+    start("example.PojoHandler")  # type: ignore[operator]
     event = {"orderId": "o-1", "quantity": 2, "price": 1.5, "express": True, "unknown": [1, 2],
              "items": [{"sku": "a", "count": 1}, {"sku": "b", "count": 3}], "tags": {"shop": "x"}}
-    out = r.stub.invoke(json.dumps(event))
+    out = api.invoke(event)
     assert out.kind == "response", out
     assert out.json() == {"orderId": "o-1", "total": 17.0, "skus": ["a@x", "b@x"], "paid": True}
 
 
-def test_stream_handler_gets_raw_bytes(start: object) -> None:
-    r = start("example.Upper")  # type: ignore[operator]
-    out = r.stub.invoke(b"plain text, not json")
+def test_stream_handler_gets_raw_bytes(api: RuntimeApi, start: object) -> None:
+    start("example.Upper")  # type: ignore[operator]
+    out = api.invoke(b"plain text, not json")
     assert (out.kind, out.body) == ("response", b"<PLAIN TEXT, NOT JSON>")
 
 
-def test_sqs_event_binds_through_setters(start: object) -> None:
+def test_sqs_event_binds_through_setters(api: RuntimeApi, start: object) -> None:
     r = start("example.SqsHandler")  # type: ignore[operator]
 
     def record(mid: str, body: str) -> dict[str, object]:
@@ -316,22 +164,21 @@ def test_sqs_event_binds_through_setters(start: object) -> None:
                 "md5OfBody": "e4e68fb7bd0e697a0ae8f1bb342846b3", "eventSource": "aws:sqs",
                 "eventSourceARN": "arn:aws:sqs:us-east-2:123456789012:my-queue", "awsRegion": "us-east-2"}
 
-    out = r.stub.invoke(json.dumps({"Records": [record("m1", "ok"), record("m2", "please fail")]}))
+    out = api.invoke({"Records": [record("m1", "ok"), record("m2", "please fail")]})
     assert out.kind == "response", out
     assert out.json() == {"batchItemFailures": [{"itemIdentifier": "m2"}]}
     assert "m1 arn:aws:sqs:us-east-2:123456789012:my-queue 1 blue" in r.log()
 
 
-def test_context_fields_and_remaining_time(start: object) -> None:
-    r = start("example.ContextInfo::describe", memory=512)  # type: ignore[operator]
+def test_context_fields_and_remaining_time(api: RuntimeApi, start: object) -> None:
+    start("example.ContextInfo::describe", memory=512)  # type: ignore[operator]
     client_context = {"client": {"installation_id": "i-1", "app_title": "Demo", "app_version_name": "1.0",
                                  "app_version_code": "1", "app_package_name": "com.demo"},
                       "custom": {"k": "v"}, "env": {"platform": "Android"}}
-    out = r.stub.invoke(
-        json.dumps({"a": [1, 2.5, None, True]}), deadline_s=3,
-        Lambda_Runtime_Client_Context=json.dumps(client_context),
-        Lambda_Runtime_Cognito_Identity=json.dumps({"cognitoIdentityId": "id-1", "cognitoIdentityPoolId": "pool"}),
-    )
+    out = api.invoke({"a": [1, 2.5, None, True]}, deadline_s=3, headers={
+        "Lambda-Runtime-Client-Context": json.dumps(client_context),
+        "Lambda-Runtime-Cognito-Identity": json.dumps({"cognitoIdentityId": "id-1", "cognitoIdentityPoolId": "pool"}),
+    })
     assert out.kind == "response", out
     info = out.json()
     assert info["awsRequestId"] and len(info["awsRequestId"]) == 36
@@ -348,24 +195,24 @@ def test_context_fields_and_remaining_time(start: object) -> None:
     assert 380 <= info["maxHeapMB"] <= 436  # -Xmx is 85% of the 512 MB memory size
 
 
-def test_java_tool_options_replace_our_heap_setting(start: object) -> None:
+def test_java_tool_options_replace_our_heap_setting(api: RuntimeApi, start: object) -> None:
     r = start("example.ContextInfo::describe", memory=512, JAVA_TOOL_OPTIONS="-Xmx64m")  # type: ignore[operator]
-    out = r.stub.invoke("{}")
+    out = api.invoke({})
     assert out.kind == "response", out
     assert 50 <= out.json()["maxHeapMB"] <= 64
     assert "Picked up JAVA_TOOL_OPTIONS: -Xmx64m" in r.log()  # as on AWS
 
 
-def test_static_method_with_typed_array(start: object) -> None:
-    r = start("example.ContextInfo::add")  # type: ignore[operator]
-    out = r.stub.invoke("[1, 2, 39]")
+def test_static_method_with_typed_array(api: RuntimeApi, start: object) -> None:
+    start("example.ContextInfo::add")  # type: ignore[operator]
+    out = api.invoke([1, 2, 39])
     assert (out.kind, out.json()) == ("response", 42)
 
 
-def test_exception_error_shape_and_runtime_survives(start: object) -> None:
+def test_exception_error_shape_and_runtime_survives(api: RuntimeApi, start: object) -> None:
     r = start("example.Boom::handleRequest")  # type: ignore[operator]
     for _ in range(2):
-        out = r.stub.invoke(json.dumps({"why": "testing"}))
+        out = api.invoke({"why": "testing"})
         assert (out.kind, out.error_type) == ("error", "Runtime.UserException")
         err = out.json()
         assert err["errorType"] == "java.lang.IllegalStateException"
@@ -376,33 +223,33 @@ def test_exception_error_shape_and_runtime_survives(start: object) -> None:
     assert "boom: testing: java.lang.IllegalStateException" in r.log()
 
 
-def test_unparseable_input_for_pojo(start: object) -> None:
-    r = start("example.PojoHandler")  # type: ignore[operator]
-    out = r.stub.invoke("{not json")
+def test_unparseable_input_for_pojo(api: RuntimeApi, start: object) -> None:
+    start("example.PojoHandler")  # type: ignore[operator]
+    out = api.invoke(b"{not json")
     assert out.kind == "error"
     assert out.json() == {"errorMessage": "An error occurred during JSON parsing",
                           "errorType": "java.lang.RuntimeException", "stackTrace": []}
 
 
-def test_class_not_found_is_reported_on_invoke(start: object) -> None:
+def test_class_not_found_is_reported_on_invoke(api: RuntimeApi, start: object) -> None:
     r = start("example.DoesNotExist")  # type: ignore[operator]
-    out = r.stub.invoke("{}")
+    out = api.invoke({})
     assert (out.kind, out.error_type) == ("error", "Runtime.BadFunctionCode")
     assert out.json() == {"errorMessage": "Class not found: example.DoesNotExist",
                           "errorType": "java.lang.ClassNotFoundException"}
     assert r.process.poll() is None  # as on AWS: not fatal, every invoke gets the same answer
 
 
-def test_invalid_handler_string(start: object) -> None:
-    r = start("example.Hello::")  # type: ignore[operator]
-    out = r.stub.invoke("{}")
+def test_invalid_handler_string(api: RuntimeApi, start: object) -> None:
+    start("example.Hello::")  # type: ignore[operator]
+    out = api.invoke({})
     assert (out.kind, out.error_type) == ("error", "Runtime.BadFunctionCode")
     assert out.json() == {"errorMessage": "Invalid handler: `example.Hello::'"}
 
 
-def test_constructor_failure_is_an_init_error(start: object) -> None:
+def test_constructor_failure_is_an_init_error(api: RuntimeApi, start: object) -> None:
     r = start("example.BadInit")  # type: ignore[operator]
-    err = r.stub.wait_init_error()
+    err = api.wait_init_error()
     assert err.error_type == "Runtime.BadFunctionCode"
     assert err.json() == {"errorMessage": "missing configuration TABLE_NAME",
                           "errorType": "java.lang.IllegalArgumentException"}

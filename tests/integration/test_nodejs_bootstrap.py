@@ -2,33 +2,27 @@
 
 Each test starts the bootstrap as a subprocess (no sandbox; LAMBDA_TASK_ROOT
 points at a temp folder) against a small but real Runtime API server (aiohttp on
-127.0.0.1) defined below, and checks what a client of AWS's Node.js runtime
+127.0.0.1, tests/runtime_stub.py) and checks what a client of AWS's Node.js runtime
 would see: results, error bodies, init errors, context, logs.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import shutil
-import subprocess
-import threading
 import time
-import uuid
-from concurrent.futures import Future
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 
 from lamina.runtimes.base import LaunchContext
 from lamina.runtimes.nodejs import FAMILY_CLASS
+from tests.runtime_stub import Launcher, Proc, RuntimeApi, write_task
 
 NODE = shutil.which("node") or "/usr/bin/node"
-BOOTSTRAP = Path(__file__).resolve().parents[2] / "lamina/runtimes/nodejs_bootstrap/index.mjs"
 
 pytestmark = [
     pytest.mark.timeout(60),
@@ -36,196 +30,27 @@ pytestmark = [
 ]
 
 
-# --------------------------------------------------------------------------- Runtime API stub
-
-
-@dataclass
-class Outcome:
-    kind: str                      # "response" or "error"
-    body: bytes
-    headers: dict[str, str]
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-@dataclass
-class RuntimeApi:
-    """The Runtime API 2018-06-01 server side, just enough for one runtime process.
-
-    Runs aiohttp on its own event loop in a thread; `invoke()` is synchronous.
-    """
-
-    port: int = 0
-    first_next_at: float | None = None
-    init_error: Future[Outcome] = field(default_factory=Future)
-    _pending: dict[str, Future[Outcome]] = field(default_factory=dict)
-
-    def start(self) -> RuntimeApi:
-        ready: Future[int] = Future()
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._serve, args=(ready,), daemon=True)
-        self._thread.start()
-        self.port = ready.result(10)
-        return self
-
-    def _serve(self, ready: Future[int]) -> None:
-        asyncio.set_event_loop(self._loop)
-        self._events: asyncio.Queue[tuple[str, bytes, dict[str, str]]] = asyncio.Queue()
-        app = web.Application()
-        app.router.add_get("/2018-06-01/runtime/invocation/next", self._next)
-        app.router.add_post("/2018-06-01/runtime/invocation/{id}/response", self._response)
-        app.router.add_post("/2018-06-01/runtime/invocation/{id}/error", self._error)
-        app.router.add_post("/2018-06-01/runtime/init/error", self._init_error)
-        # A short shutdown: a runtime killed mid-/next leaves that handler waiting forever.
-        self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.2)
-        self._loop.run_until_complete(self._runner.setup())
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        self._loop.run_until_complete(site.start())
-        ready.set_result(site._server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
-        self._loop.run_forever()
-        tasks = asyncio.all_tasks(self._loop)
-        for task in tasks:
-            task.cancel()
-        self._loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
-        self._loop.close()
-
-    async def _next(self, request: web.Request) -> web.Response:
-        if self.first_next_at is None:
-            self.first_next_at = time.monotonic()
-        _request_id, body, headers = await self._events.get()
-        return web.Response(body=body, headers=headers, content_type="application/json")
-
-    async def _response(self, request: web.Request) -> web.Response:
-        body = await request.read()
-        self._settle(request.match_info["id"], Outcome("response", body, dict(request.headers)))
-        return web.json_response({"status": "OK"}, status=202)
-
-    async def _error(self, request: web.Request) -> web.Response:
-        body = await request.read()
-        self._settle(request.match_info["id"], Outcome("error", body, dict(request.headers)))
-        return web.json_response({"status": "OK"}, status=202)
-
-    async def _init_error(self, request: web.Request) -> web.Response:
-        body = await request.read()
-        if not self.init_error.done():
-            self.init_error.set_result(Outcome("error", body, dict(request.headers)))
-        return web.json_response({"status": "OK"}, status=202)
-
-    def _settle(self, request_id: str, outcome: Outcome) -> None:
-        fut = self._pending.get(request_id)
-        if fut is not None and not fut.done():
-            fut.set_result(outcome)
-
-    def invoke(self, event: Any = None, *, raw: bytes | None = None, timeout_ms: int = 3000,
-               headers: dict[str, str] | None = None, wait: float = 10) -> Outcome:
-        request_id = str(uuid.uuid4())
-        fut: Future[Outcome] = Future()
-        self._pending[request_id] = fut
-        hdrs = {
-            "Lambda-Runtime-Aws-Request-Id": request_id,
-            "Lambda-Runtime-Deadline-Ms": str(int(time.time() * 1000) + timeout_ms),
-            "Lambda-Runtime-Invoked-Function-Arn": "arn:aws:lambda:us-east-1:123456789012:function:fn",
-            "Lambda-Runtime-Trace-Id": "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1",
-            **(headers or {}),
-        }
-        body = raw if raw is not None else json.dumps(event).encode()
-        self._loop.call_soon_threadsafe(self._events.put_nowait, (request_id, body, hdrs))
-        outcome = fut.result(wait)
-        outcome.headers["x-request-id"] = request_id
-        return outcome
-
-    def close(self) -> None:
-        async def stop() -> None:
-            await self._runner.cleanup()
-        asyncio.run_coroutine_threadsafe(stop(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-
-
-class Proc:
-    """A bootstrap process; stdout+stderr are collected into `output()`."""
-
-    def __init__(self, argv: list[str], env: dict[str, str], cwd: Path) -> None:
-        self.started = time.monotonic()
-        self.p = subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.PIPE,
-                                  stderr=subprocess.STDOUT)
-        self._chunks: list[bytes] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.p.stdout is not None
-        for line in iter(self.p.stdout.readline, b""):
-            self._chunks.append(line)
-
-    def output(self) -> str:
-        return b"".join(self._chunks).decode()
-
-    def wait_output(self, text: str, timeout: float = 5) -> str:
-        """The output once it contains `text` (the reader thread may lag the process)."""
-        deadline = time.monotonic() + timeout
-        while text not in self.output() and time.monotonic() < deadline:
-            time.sleep(0.01)
-        return self.output()
-
-    def wait(self, timeout: float = 10) -> int:
-        code = self.p.wait(timeout)
-        self._reader.join(5)
-        if self.p.stdout is not None and not self._reader.is_alive():
-            self.p.stdout.close()
-        return code
-
-    def kill(self) -> None:
-        if self.p.poll() is None:
-            self.p.kill()
-        self.wait()
+# --------------------------------------------------------------------------- fixtures
 
 
 @pytest.fixture
-def api() -> Any:
-    server = RuntimeApi().start()
-    yield server
-    server.close()
+def api() -> Iterator[RuntimeApi]:
+    with RuntimeApi() as server:
+        yield server
 
 
 @pytest.fixture
-def run(api: RuntimeApi, tmp_path: Path) -> Any:
+def run(api: RuntimeApi, tmp_path: Path) -> Iterator[Any]:
     """run(files, handler, runtime="nodejs20.x", **env) -> Proc with the code in tmp_path/task."""
-    procs: list[Proc] = []
+    launcher = Launcher(api, tmp_path)
 
     def start(files: dict[str, str], handler: str, runtime: str = "nodejs20.x",
               **extra_env: str) -> Proc:
-        task = tmp_path / "task"
-        for name, text in files.items():
-            (task / name).parent.mkdir(parents=True, exist_ok=True)
-            (task / name).write_text(text)
-        task.mkdir(exist_ok=True)
-        launch = FAMILY_CLASS({}).launch(LaunchContext(runtime, handler, task, None))
-        env = {
-            "PATH": "/usr/local/bin:/usr/bin:/bin",
-            "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{api.port}",
-            "_HANDLER": handler,
-            "LAMBDA_TASK_ROOT": str(task),
-            "AWS_LAMBDA_FUNCTION_NAME": "fn",
-            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
-            "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/fn",
-            "AWS_LAMBDA_LOG_STREAM_NAME": "2024/01/01/[$LATEST]0123456789abcdef0123456789abcdef",
-            "AWS_REGION": "us-east-1",
-            "TZ": ":UTC",
-            **launch.env,
-            **extra_env,
-        }
-        # Outside the sandbox the bootstrap lives at its host path, not /var/runtime.
-        argv = [launch.argv[0], str(BOOTSTRAP), *launch.argv[2:]]
-        proc = Proc(argv, env, task)
-        procs.append(proc)
-        return proc
+        ctx = LaunchContext(runtime, handler, write_task(tmp_path / "task", files), None)
+        return launcher.start(ctx, FAMILY_CLASS({}).launch(ctx), env=extra_env)
 
     yield start
-    for proc in procs:
-        proc.kill()
+    launcher.kill_all()
 
 
 # --------------------------------------------------------------------------- tests
@@ -268,9 +93,9 @@ def test_handler_error_shape(api: RuntimeApi, run: Any) -> None:
     assert out.headers["Lambda-Runtime-Function-Error-Type"] == "ValidationError"
     # The process survives a handler error; the log line has AWS's layout.
     assert api.invoke({}).kind == "error"
-    line = next(l for l in proc.wait_output("Invoke Error").splitlines() if "Invoke Error" in l)
+    line = next(l for l in proc.wait_log("Invoke Error").splitlines() if "Invoke Error" in l)
     _ts, rid, level, rest = line.split("\t", 3)
-    assert rid == out.headers["x-request-id"]
+    assert rid == out.request_id
     assert level == "ERROR" and rest.startswith("Invoke Error \t{")
     assert json.loads(rest.split("\t", 1)[1])["errorType"] == "ValidationError"
 
@@ -292,7 +117,7 @@ def test_init_error_missing_module(api: RuntimeApi, run: Any) -> None:
     assert body["trace"][0] == "Runtime.ImportModuleError: Error: Cannot find module 'app'"
     assert err.headers["Lambda-Runtime-Function-Error-Type"] == "Runtime.ImportModuleError"
     assert proc.wait() == 129
-    assert "\tundefined\tERROR\tUncaught Exception \t{" in proc.output()
+    assert "\tundefined\tERROR\tUncaught Exception \t{" in proc.log()
 
 
 def test_init_error_missing_dependency(api: RuntimeApi, run: Any) -> None:
@@ -351,13 +176,13 @@ def test_context_fields_and_remaining_time(api: RuntimeApi, run: Any) -> None:
     run({"index.js": code}, "index.handler")
     identity = {"cognitoIdentityId": "id-1", "cognitoIdentityPoolId": "pool-1"}
     client_ctx = {"client": {"installation_id": "i"}, "custom": {"k": "v"}, "env": {"e": "1"}}
-    out = api.invoke({}, timeout_ms=5000, headers={
+    out = api.invoke({}, deadline_s=5, headers={
         "Lambda-Runtime-Cognito-Identity": json.dumps(identity),
         "Lambda-Runtime-Client-Context": json.dumps(client_ctx),
     })
     res = out.json()
     ctx = res["ctx"]
-    assert ctx["awsRequestId"] == out.headers["x-request-id"]
+    assert ctx["awsRequestId"] == out.request_id
     assert ctx["functionName"] == "fn"
     assert ctx["functionVersion"] == "$LATEST"
     assert ctx["memoryLimitInMB"] == "128"
@@ -443,15 +268,15 @@ def test_callback_waits_for_empty_event_loop(api: RuntimeApi, run: Any) -> None:
     waited = time.monotonic() - t0
     assert out.json()["prev"] == "none"
     assert waited >= 0.39
-    assert "timer fired 1" in proc.wait_output("timer fired 1")
+    assert "timer fired 1" in proc.wait_log("timer fired 1")
     # callbackWaitsForEmptyEventLoop = false: answered at once; the timer runs later.
     t0 = time.monotonic()
     out = api.invoke({"wait": False, "n": 2})
     assert time.monotonic() - t0 < 0.35
     assert out.json()["prev"] == "timer-1"
-    assert "timer fired 2" not in proc.output()
-    assert "timer fired 2" in proc.wait_output("timer fired 2")
-    assert "removed support for callback-based function handlers" in proc.output()  # the warning
+    assert "timer fired 2" not in proc.log()
+    assert "timer fired 2" in proc.wait_log("timer fired 2")
+    assert "removed support for callback-based function handlers" in proc.log()  # the warning
 
 
 def test_legacy_context_succeed_fail_done(api: RuntimeApi, run: Any) -> None:
@@ -518,8 +343,8 @@ def test_console_text_format(api: RuntimeApi, run: Any) -> None:
         "};\n"
     )
     proc = run({"index.js": code}, "index.handler")
-    rid = api.invoke({}).headers["x-request-id"]
-    output = proc.wait_output("\tDEBUG\td")
+    rid = api.invoke({}).request_id
+    output = proc.wait_log("\tDEBUG\td")
     # split("\n"), not splitlines(): "\r" inside a record must not split it.
     lines = [l.split("\t") for l in output.split("\n") if l.count("\t") >= 3]
     assert lines[0][1:] == ["undefined", "INFO", "at init"]
@@ -543,8 +368,8 @@ def test_console_json_format_and_level(api: RuntimeApi, run: Any) -> None:
     )
     proc = run({"index.js": code}, "index.handler",
                AWS_LAMBDA_LOG_FORMAT="JSON", AWS_LAMBDA_LOG_LEVEL="INFO")
-    rid = api.invoke({}).headers["x-request-id"]
-    output = proc.wait_output('"level":"ERROR"')
+    rid = api.invoke({}).request_id
+    output = proc.wait_log('"level":"ERROR"')
     records = [json.loads(l) for l in output.splitlines() if l.startswith("{")]
     assert [r["level"] for r in records] == ["INFO", "ERROR"]
     assert records[0]["message"] == {"k": "v"} and records[0]["requestId"] == rid

@@ -2,34 +2,28 @@
 
 Each test starts the bootstrap as a subprocess (no sandbox; LAMBDA_TASK_ROOT
 points at a temp folder) against a small but real Runtime API server (aiohttp on
-127.0.0.1, the same stub as in test_nodejs_bootstrap.py, kept here so each file
-stands alone) and checks what a client of AWS's Ruby runtime would see.
+127.0.0.1, tests/runtime_stub.py) and checks what a client of AWS's Ruby runtime
+would see.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import re
 import shutil
-import subprocess
-import threading
 import time
-import uuid
-from concurrent.futures import Future
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 
 from lamina.runtimes.base import LaunchContext
 from lamina.runtimes.ruby import FAMILY_CLASS
+from tests.runtime_stub import Launcher, Proc, RuntimeApi, write_task
 
 RUBY = shutil.which("ruby") or "/usr/bin/ruby"
-BOOTSTRAP = Path(__file__).resolve().parents[2] / "lamina/runtimes/ruby_bootstrap/lib/runtime.rb"
 
 pytestmark = [
     pytest.mark.timeout(60),
@@ -37,204 +31,27 @@ pytestmark = [
 ]
 
 
-# --------------------------------------------------------------------------- Runtime API stub
-
-
-@dataclass
-class Outcome:
-    kind: str                      # "response" or "error"
-    body: bytes
-    headers: dict[str, str]
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-@dataclass
-class RuntimeApi:
-    """The Runtime API 2018-06-01 server side, just enough for one runtime process.
-
-    Runs aiohttp on its own event loop in a thread; `invoke()` is synchronous.
-    """
-
-    port: int = 0
-    first_next_at: float | None = None
-    init_error: Future[Outcome] = field(default_factory=Future)
-    _pending: dict[str, Future[Outcome]] = field(default_factory=dict)
-
-    def start(self) -> RuntimeApi:
-        ready: Future[int] = Future()
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._serve, args=(ready,), daemon=True)
-        self._thread.start()
-        self.port = ready.result(10)
-        return self
-
-    def _serve(self, ready: Future[int]) -> None:
-        asyncio.set_event_loop(self._loop)
-        self._events: asyncio.Queue[tuple[str, bytes, dict[str, str]]] = asyncio.Queue()
-        app = web.Application()
-        app.router.add_get("/2018-06-01/runtime/invocation/next", self._next)
-        app.router.add_post("/2018-06-01/runtime/invocation/{id}/response", self._response)
-        app.router.add_post("/2018-06-01/runtime/invocation/{id}/error", self._error)
-        app.router.add_post("/2018-06-01/runtime/init/error", self._init_error)
-        # A short shutdown: a runtime killed mid-/next leaves that handler waiting forever.
-        self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.2)
-        self._loop.run_until_complete(self._runner.setup())
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        self._loop.run_until_complete(site.start())
-        ready.set_result(site._server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
-        self._loop.run_forever()
-        tasks = asyncio.all_tasks(self._loop)
-        for task in tasks:
-            task.cancel()
-        self._loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
-        self._loop.close()
-
-    async def _next(self, request: web.Request) -> web.Response:
-        if self.first_next_at is None:
-            self.first_next_at = time.monotonic()
-        _request_id, body, headers = await self._events.get()
-        if headers.pop("x-chunked", None):  # exercise the bootstrap's chunked-body reader
-            stream = web.StreamResponse(headers=headers)
-            stream.content_type = "application/json"
-            stream.enable_chunked_encoding()
-            await stream.prepare(request)
-            for i in range(0, len(body), 7):
-                await stream.write(body[i:i + 7])
-            await stream.write_eof()
-            return stream  # type: ignore[return-value]
-        return web.Response(body=body, headers=headers, content_type="application/json")
-
-    async def _response(self, request: web.Request) -> web.Response:
-        body = await request.read()
-        self._settle(request.match_info["id"], Outcome("response", body, dict(request.headers)))
-        return web.json_response({"status": "OK"}, status=202)
-
-    async def _error(self, request: web.Request) -> web.Response:
-        body = await request.read()
-        self._settle(request.match_info["id"], Outcome("error", body, dict(request.headers)))
-        return web.json_response({"status": "OK"}, status=202)
-
-    async def _init_error(self, request: web.Request) -> web.Response:
-        body = await request.read()
-        if not self.init_error.done():
-            self.init_error.set_result(Outcome("error", body, dict(request.headers)))
-        return web.json_response({"status": "OK"}, status=202)
-
-    def _settle(self, request_id: str, outcome: Outcome) -> None:
-        fut = self._pending.get(request_id)
-        if fut is not None and not fut.done():
-            fut.set_result(outcome)
-
-    def invoke(self, event: Any = None, *, raw: bytes | None = None, timeout_ms: int = 3000,
-               headers: dict[str, str] | None = None, wait: float = 10) -> Outcome:
-        request_id = str(uuid.uuid4())
-        fut: Future[Outcome] = Future()
-        self._pending[request_id] = fut
-        hdrs = {
-            "Lambda-Runtime-Aws-Request-Id": request_id,
-            "Lambda-Runtime-Deadline-Ms": str(int(time.time() * 1000) + timeout_ms),
-            "Lambda-Runtime-Invoked-Function-Arn": "arn:aws:lambda:us-east-1:123456789012:function:fn",
-            "Lambda-Runtime-Trace-Id": "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1",
-            **(headers or {}),
-        }
-        body = raw if raw is not None else json.dumps(event).encode()
-        self._loop.call_soon_threadsafe(self._events.put_nowait, (request_id, body, hdrs))
-        outcome = fut.result(wait)
-        outcome.headers["x-request-id"] = request_id
-        return outcome
-
-    def close(self) -> None:
-        async def stop() -> None:
-            await self._runner.cleanup()
-        asyncio.run_coroutine_threadsafe(stop(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-
-
-class Proc:
-    """A bootstrap process; stdout+stderr are collected into `output()`."""
-
-    def __init__(self, argv: list[str], env: dict[str, str], cwd: Path) -> None:
-        self.started = time.monotonic()
-        self.p = subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.PIPE,
-                                  stderr=subprocess.STDOUT)
-        self._chunks: list[bytes] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.p.stdout is not None
-        for line in iter(self.p.stdout.readline, b""):
-            self._chunks.append(line)
-
-    def output(self) -> str:
-        return b"".join(self._chunks).decode()
-
-    def wait_output(self, text: str, timeout: float = 5) -> str:
-        """The output once it contains `text` (the reader thread may lag the process)."""
-        deadline = time.monotonic() + timeout
-        while text not in self.output() and time.monotonic() < deadline:
-            time.sleep(0.01)
-        return self.output()
-
-    def wait(self, timeout: float = 10) -> int:
-        code = self.p.wait(timeout)
-        self._reader.join(5)
-        if self.p.stdout is not None and not self._reader.is_alive():
-            self.p.stdout.close()
-        return code
-
-    def kill(self) -> None:
-        if self.p.poll() is None:
-            self.p.kill()
-        self.wait()
+# --------------------------------------------------------------------------- fixtures
 
 
 @pytest.fixture
-def api() -> Any:
-    server = RuntimeApi().start()
-    yield server
-    server.close()
+def api() -> Iterator[RuntimeApi]:
+    with RuntimeApi() as server:
+        yield server
 
 
 @pytest.fixture
-def run(api: RuntimeApi, tmp_path: Path) -> Any:
+def run(api: RuntimeApi, tmp_path: Path) -> Iterator[Any]:
     """run(files, handler, runtime="ruby3.3", **env) -> Proc with the code in tmp_path/task."""
-    procs: list[Proc] = []
+    launcher = Launcher(api, tmp_path)
     family = FAMILY_CLASS({})
 
     def start(files: dict[str, str], handler: str, runtime: str = "ruby3.3", **extra_env: str) -> Proc:
-        task = tmp_path / "task"
-        task.mkdir(exist_ok=True)
-        for name, text in files.items():
-            (task / name).parent.mkdir(parents=True, exist_ok=True)
-            (task / name).write_text(text)
-        launch = family.launch(LaunchContext(runtime, handler, task, None))
-        env = {
-            "PATH": "/usr/local/bin:/usr/bin:/bin",
-            "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{api.port}",
-            "_HANDLER": handler,
-            "LAMBDA_TASK_ROOT": str(task),
-            "AWS_LAMBDA_FUNCTION_NAME": "fn",
-            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
-            "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/fn",
-            "AWS_LAMBDA_LOG_STREAM_NAME": "2024/01/01/[$LATEST]0123456789abcdef0123456789abcdef",
-            "AWS_REGION": "us-east-1",
-            "TZ": ":UTC",
-            **launch.env,
-            **extra_env,
-        }
-        # Outside the sandbox the bootstrap lives at its host path, not /var/runtime.
-        proc = Proc([launch.argv[0], str(BOOTSTRAP), *launch.argv[2:]], env, task)
-        procs.append(proc)
-        return proc
+        ctx = LaunchContext(runtime, handler, write_task(tmp_path / "task", files), None)
+        return launcher.start(ctx, family.launch(ctx), memory=256, env=extra_env)
 
     yield start
-    for proc in procs:
-        proc.kill()
+    launcher.kill_all()
 
 
 # --------------------------------------------------------------------------- tests
@@ -258,13 +75,15 @@ def test_non_object_events(api: RuntimeApi, run: Any) -> None:
     assert api.invoke([1, 2]).json() == {"got": [1, 2], "class": "Array"}
     assert api.invoke("text").json() == {"got": "text", "class": "String"}
     # A body that is not JSON at all reaches the handler as the raw String.
-    assert api.invoke(raw=b"plain words").json() == {"got": "plain words", "class": "String"}
+    assert api.invoke(b"plain words").json() == {"got": "plain words", "class": "String"}
 
 
 def test_chunked_event_body(api: RuntimeApi, run: Any) -> None:
     run({"function.rb": ECHO}, "function.handler")
     event = {"text": "x" * 5000, "n": list(range(50))}
-    assert api.invoke(event, headers={"x-chunked": "1"}).json() == {"got": event, "class": "Hash"}
+    api.chunked_next = True  # exercise the bootstrap's chunked-body reader
+    assert api.invoke(event).json() == {"got": event, "class": "Hash"}
+    api.chunked_next = False
     assert api.invoke({"after": True}).json()["got"] == {"after": True}  # connection still usable
 
 
@@ -308,9 +127,9 @@ def test_handler_error_shape(api: RuntimeApi, run: Any) -> None:
     out = api.invoke({"kind": "custom"})
     assert out.json()["errorType"] == "Function<OutOfStock>"
     assert out.headers["Lambda-Runtime-Function-Error-Type"] == "Function<UserException>"
-    output = proc.wait_output("Function<OutOfStock>")
+    output = proc.wait_log("Function<OutOfStock>")
     assert "Error raised from handler method\n{\n  \"errorMessage\": \"bad input\"," in output
-    assert proc.p.poll() is None
+    assert proc.process.poll() is None
 
 
 def test_no_method_error_fails_invoke_and_exits(api: RuntimeApi, run: Any) -> None:
@@ -320,7 +139,7 @@ def test_no_method_error_fails_invoke_and_exits(api: RuntimeApi, run: Any) -> No
     assert body["errorType"] == "Function<NoMethodError>"
     assert "upcase" in body["errorMessage"]
     assert proc.wait() == 255
-    assert "Critical exception from handler" in proc.output()
+    assert "Critical exception from handler" in proc.log()
 
 
 def test_missing_handler_method(api: RuntimeApi, run: Any) -> None:
@@ -348,7 +167,7 @@ def test_init_error_missing_file(api: RuntimeApi, run: Any) -> None:
     assert body["errorMessage"] == "cannot load such file -- missing"
     assert err.headers["Lambda-Runtime-Function-Error-Type"] == "Init<LoadError>"
     assert proc.wait() == 252
-    assert "Init error when loading handler missing.handler" in proc.output()
+    assert "Init error when loading handler missing.handler" in proc.log()
 
 
 def test_init_error_raised_by_code(api: RuntimeApi, run: Any) -> None:
@@ -389,12 +208,12 @@ def test_context_fields_and_remaining_time(api: RuntimeApi, run: Any) -> None:
     run({"function.rb": code}, "function.handler")
     identity = {"cognitoIdentityId": "id-1", "cognitoIdentityPoolId": "pool-1"}
     client_ctx = {"client": {"installation_id": "i"}, "custom": {"k": "v"}, "env": {"e": "1"}}
-    out = api.invoke({}, timeout_ms=5000, headers={
+    out = api.invoke({}, deadline_s=5, headers={
         "Lambda-Runtime-Cognito-Identity": json.dumps(identity),
         "Lambda-Runtime-Client-Context": json.dumps(client_ctx),
     })
     res = out.json()
-    assert res["aws_request_id"] == out.headers["x-request-id"]
+    assert res["aws_request_id"] == out.request_id
     assert res["invoked_function_arn"] == "arn:aws:lambda:us-east-1:123456789012:function:fn"
     assert (res["function_name"], res["function_version"]) == ("fn", "$LATEST")
     assert res["memory_limit_in_mb"] == "256"
@@ -411,7 +230,7 @@ def test_context_fields_and_remaining_time(api: RuntimeApi, run: Any) -> None:
 def test_remaining_time_never_negative(api: RuntimeApi, run: Any) -> None:
     run({"function.rb": "def handler(event:, context:) = context.get_remaining_time_in_millis\n"},
         "function.handler")
-    assert api.invoke({}, timeout_ms=-1000).json() == 0
+    assert api.invoke({}, deadline_s=-1).json() == 0
 
 
 def test_env_vars(api: RuntimeApi, run: Any) -> None:
@@ -454,12 +273,12 @@ def test_stdout_and_logger(api: RuntimeApi, run: Any) -> None:
         "end\n"
     )
     proc = run({"function.rb": code}, "function.handler")
-    rid = api.invoke({}).headers["x-request-id"]
-    output = proc.wait_output("to stderr")
+    rid = api.invoke({}).request_id
+    output = proc.wait_log("to stderr")
     assert output.index("at init") < output.index("hello from puts")
     info = re.search(r"^I, \[(\S+) #(\d+)\]  INFO (\S+) -- : from logger$", output, re.MULTILINE)
     assert info is not None, output
-    assert info.group(3) == rid and int(info.group(2)) == proc.p.pid
+    assert info.group(3) == rid and int(info.group(2)) == proc.process.pid
     assert time.strptime(info.group(1)[:19], "%Y-%m-%dT%H:%M:%S")
     assert re.search(rf"^W, \[\S+ #\d+\]  WARN {rid} -- : careful$", output, re.MULTILINE)
 
