@@ -20,12 +20,12 @@ from __future__ import annotations
 import datetime as dt
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
-from lamina.model.messages import invalid_parameter
 from lamina.arns import parse_resource_arn
-from lamina.control.functions import Functions, tag_limit_check
+from lamina.control.functions import Functions
+from lamina.control.tags import TagSet, tag_limit_check
 from lamina.errors import (
     InvalidParameterValueException,
     LaminaError,
@@ -33,6 +33,7 @@ from lamina.errors import (
     ResourceNotFoundException,
 )
 from lamina.events.filters import InvalidFilter, compile_filters
+from lamina.model.messages import invalid_parameter
 from lamina.store.base import Doc
 
 EVENT_SOURCE_MAPPING = "event_source_mapping"
@@ -79,6 +80,7 @@ class EventSourceMappings:
         self.store = functions.store
         self.arns = functions.arns
         self.listeners: list[Callable[[str], None]] = []
+        self.tags = TagSet(self.store, "_tags", self._tagged)
 
     # -- reads ------------------------------------------------------------------------------
 
@@ -213,28 +215,9 @@ class EventSourceMappings:
 
     # -- tags (TagResource & co. on an event-source-mapping ARN) ----------------------------
 
-    def _tagged(self, resource: str) -> Doc:
-        return self._existing(resource.rsplit(":", 1)[-1])
-
-    def list_tags(self, resource: str) -> dict[str, str]:
-        return dict(self._tagged(resource).get("_tags") or {})
-
-    def tag(self, resource: str, tags: dict[str, str]) -> None:
-        if not tags:
-            raise InvalidParameterValueException("An error occurred and the request cannot be processed.")
-        with self.store.transaction():
-            doc = self._tagged(resource)
-            merged = {**(doc.get("_tags") or {}), **tags}
-            tag_limit_check(len(merged))
-            doc["_tags"] = merged
-            self.store.put(EVENT_SOURCE_MAPPING, doc["UUID"], doc)
-
-    def untag(self, resource: str, keys: Iterable[str]) -> None:
-        with self.store.transaction():
-            doc = self._tagged(resource)
-            drop = set(keys)
-            doc["_tags"] = {k: v for k, v in (doc.get("_tags") or {}).items() if k not in drop}
-            self.store.put(EVENT_SOURCE_MAPPING, doc["UUID"], doc)
+    def _tagged(self, resource: str) -> tuple[str, str, Doc]:
+        doc = self._existing(resource.rsplit(":", 1)[-1])
+        return EVENT_SOURCE_MAPPING, doc["UUID"], doc
 
     # -- validation -------------------------------------------------------------------------
 

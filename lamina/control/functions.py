@@ -16,20 +16,33 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from lamina.model.messages import invalid_parameter
 from lamina.arns import LATEST, Arns, FunctionRef
 from lamina.control.code import CodeCache, Package, store_package
-from lamina.control.resolve import (ALIAS, FUNCTION, VERSION, Resolver, Target, new_revision,
-                                    public, timestamp, version_key)
+from lamina.control.resolve import (
+    ALIAS,
+    FUNCTION,
+    VERSION,
+    Resolver,
+    Target,
+    new_revision,
+    public,
+    timestamp,
+    version_key,
+)
 from lamina.control.runtimes import check_runtime
-from lamina.errors import (InvalidParameterValueException, PreconditionFailedException,
-                           ResourceConflictException, ResourceNotFoundException)
+from lamina.control.tags import TagSet, tag_limit_check
+from lamina.errors import (
+    InvalidParameterValueException,
+    PreconditionFailedException,
+    ResourceConflictException,
+    ResourceNotFoundException,
+)
+from lamina.model.messages import invalid_parameter
 from lamina.store.base import BlobStore, Doc, MetadataStore
 
 log = logging.getLogger("lamina.control")
 
 ENV_LIMIT = 4096
-TAG_LIMIT = 50
 STALE_REVISION = ("The Revision Id provided does not match the latest Revision Id. "
                   "Call the GetFunction/GetAlias API to retrieve the latest Revision Id")
 # Configuration fields a published version snapshots (and that decide idempotent publishing).
@@ -51,11 +64,6 @@ def env_size_check(variables: dict[str, str] | None) -> None:
             f"variables you have provided exceeded the 4KB limit. String measured: {measured}")
 
 
-def tag_limit_check(count: int) -> None:
-    if count > TAG_LIMIT:
-        raise InvalidParameterValueException("Number of tags exceeds resource tag limit.")
-
-
 def stale(expected: str | None, actual: str) -> None:
     if expected is not None and expected != actual:
         raise PreconditionFailedException(STALE_REVISION)
@@ -75,6 +83,7 @@ class Functions:
         self.layer_resolver = layers
         self.listeners: list[Callable[[str, str | None], None]] = []  # (name, version) changed
         self.dependent_kinds: list[str] = []
+        self.tags = TagSet(store, "tags", self._tagged)
         self.version_delete_guards: list[Callable[[str, str], None]] = []
         # (name, CreateFunction params): run inside CreateFunction's transaction once the
         # function is stored; raising aborts the creation (code signing).
@@ -466,40 +475,13 @@ class Functions:
 
     # -- tags -------------------------------------------------------------------------------
 
-    def tags_target(self, resource: str) -> str:
-        """The function named by a TaggableResource ARN (unqualified only)."""
+    def _tagged(self, resource: str) -> tuple[str, str, Doc]:
+        """The function a TaggableResource ARN names (unqualified only), for `self.tags`."""
         ref = FunctionRef.parse(resource)
         if ref.qualifier is not None:
             raise InvalidParameterValueException(
                 "Tags on function aliases and versions are not supported. Please specify a function ARN.")
-        if self.store.get(FUNCTION, ref.name) is None:
+        function = self.store.get(FUNCTION, ref.name)
+        if function is None:
             raise ResourceNotFoundException(f"Function not found: {resource}")
-        return ref.name
-
-    def list_tags(self, resource: str) -> dict[str, str]:
-        name = self.tags_target(resource)
-        return dict((self.store.get(FUNCTION, name) or {}).get("tags", {}))
-
-    def tag(self, resource: str, tags: dict[str, str]) -> None:
-        if not tags:
-            raise InvalidParameterValueException("An error occurred and the request cannot be processed.")
-        with self.store.transaction():
-            name = self.tags_target(resource)
-            function = self.store.get(FUNCTION, name) or {}
-            merged = {**function.get("tags", {}), **tags}
-            tag_limit_check(len(merged))
-            function["tags"] = merged
-            self.store.put(FUNCTION, name, function)
-
-    def untag(self, resource: str, keys: list[str]) -> None:
-        with self.store.transaction():
-            name = self.tags_target(resource)
-            function = self.store.get(FUNCTION, name) or {}
-            function["tags"] = {k: v for k, v in function.get("tags", {}).items() if k not in keys}
-            self.store.put(FUNCTION, name, function)
-
-    def pending_tasks(self) -> set[asyncio.Task[None]]:
-        return self._tasks
-
-    def version_doc(self, target: Target) -> Doc:
-        return self.resolve.config(target)
+        return FUNCTION, ref.name, function

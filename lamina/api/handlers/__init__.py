@@ -6,3 +6,4 @@ from lamina.api.handlers import concurrency  # noqa: F401
 from lamina.api.handlers import permissions, urls  # noqa: F401
 from lamina.api.handlers import eventinvoke  # noqa: F401
 from lamina.api.handlers import esm  # noqa: F401
+from lamina.api.handlers import codesigning, function_settings  # noqa: F401
