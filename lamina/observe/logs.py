@@ -32,7 +32,8 @@ def stream_name(version: str) -> str:
 
 
 def _escape(message: str) -> str:
-    return message.replace("\\", "\\\\").replace("\n", "\\n")
+    # \r too: runtimes join the lines of one record with \r (Python's error records do).
+    return message.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r")
 
 
 def _unescape(text: str) -> str:
@@ -40,7 +41,8 @@ def _unescape(text: str) -> str:
     while i < len(text):
         c = text[i]
         if c == "\\" and i + 1 < len(text):
-            out.append("\n" if text[i + 1] == "n" else text[i + 1])
+            nxt = text[i + 1]
+            out.append("\n" if nxt == "n" else "\r" if nxt == "r" else nxt)
             i += 2
             continue
         out.append(c)
@@ -108,7 +110,7 @@ class LogStore:
         path = self._path(group, stream)
         if not path.exists():
             return
-        with open(path, encoding="utf-8") as fh:
+        with open(path, encoding="utf-8", newline="\n") as fh:
             for line in fh:
                 ts, _, msg = line.rstrip("\n").partition("\t")
                 yield LogEvent(int(ts), _unescape(msg))
