@@ -18,6 +18,10 @@ class Settings:
     credentials: dict[str, str] = field(default_factory=lambda: {"test": "test"})
     sandbox: str = "auto"            # auto | bwrap | process
     keep_alive_s: float = 300.0      # idle environments are reaped after this
+    # Pre-warmed Python runtimes per runtime id (lamina.pool.prewarm); 0 = off. Kept for the
+    # ids that cold-started within keep_alive_s, and always for those in prewarm_runtimes.
+    prewarm: int = 0
+    prewarm_runtimes: tuple[str, ...] = ()
     init_timeout_s: float = 10.0     # AWS's on-demand Init limit
     # runtime id -> interpreter path overrides (python3.12 -> /usr/bin/python3.12 ...)
     interpreters: dict[str, str] = field(default_factory=dict)
@@ -31,7 +35,8 @@ class Settings:
     async_workers: int = 64
     aws_endpoint_url: str | None = None   # S3, SQS, SNS, Kinesis, DynamoDB Streams, EventBridge
     aws_endpoint_overrides: dict[str, str] = field(default_factory=dict)
-    metadata_url: str | None = None  # postgresql://… (default: SQLite in data_dir)
+    metadata_url: str | None = None  # auto (SQLite in data_dir) | postgresql://… (also the event queue)
+    blob_url: str | None = None      # auto (files in data_dir) | s3://bucket/prefix (endpoint_for("s3"))
 
     @property
     def public_url(self) -> str:
@@ -52,10 +57,19 @@ class Settings:
             values["region"] = env["LAMINA_REGION"]
         if "LAMINA_SANDBOX" in env:
             values["sandbox"] = env["LAMINA_SANDBOX"]
+        if "LAMINA_METADATA_URL" in env:
+            values["metadata_url"] = env["LAMINA_METADATA_URL"]
+        if "LAMINA_BLOB_URL" in env:
+            values["blob_url"] = env["LAMINA_BLOB_URL"]
         if "LAMINA_AWS_ENDPOINT_URL" in env:
             values["aws_endpoint_url"] = env["LAMINA_AWS_ENDPOINT_URL"]
         if "LAMINA_KEEP_ALIVE" in env:
             values["keep_alive_s"] = float(env["LAMINA_KEEP_ALIVE"])
+        if "LAMINA_PREWARM" in env:
+            values["prewarm"] = int(env["LAMINA_PREWARM"])
+        if "LAMINA_PREWARM_RUNTIMES" in env:     # comma-separated runtime ids
+            names = env["LAMINA_PREWARM_RUNTIMES"].split(",")
+            values["prewarm_runtimes"] = tuple(n.strip() for n in names if n.strip())
         if "LAMINA_ACCESS_KEY_ID" in env:
             values["credentials"] = {env["LAMINA_ACCESS_KEY_ID"]:
                                      env.get("LAMINA_SECRET_ACCESS_KEY", "")}

@@ -11,16 +11,20 @@ synchronous invocation through `services.invoker`, and the mapping of the
 function's answer back to HTTP (``statusCode``/``headers``/``cookies``/``body``/
 ``isBase64Encoded``, or inference for any other JSON value).
 
-Known deviations: RESPONSE_STREAM configurations are served buffered (the
-function's whole answer is sent at once); an AWS_IAM URL accepts any caller
-with valid credentials of this server (there are no identity policies to
-consult); AuthType NONE needs only the ``lambda:InvokeFunctionUrl`` grant, not
-also the ``lambda:InvokeFunction``/``InvokedViaFunctionUrl`` one AWS has asked
-of new URLs since late 2025.
+With InvokeMode RESPONSE_STREAM a streaming function's body goes out as it arrives
+(`_stream`), its `HttpResponseStream` prelude giving status and headers; a function
+that does not stream is answered as in BUFFERED mode.
+
+Known deviations: an AWS_IAM URL accepts any caller with valid credentials of
+this server (there are no identity policies to consult); AuthType NONE needs
+only the ``lambda:InvokeFunctionUrl`` grant, not also the
+``lambda:InvokeFunction``/``InvokedViaFunctionUrl`` one AWS has asked of new URLs
+since late 2025.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import datetime as dt
@@ -29,16 +33,18 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
 from aiohttp import web
 from multidict import CIMultiDict
 
-from lamina.api import sigv4
+from lamina.api import eventstream, sigv4
 from lamina.control.urls import UrlTarget
 from lamina.errors import LaminaError
 from lamina.invoke.service import InvokeRequest, trace_id
+from lamina.runtime_api.channel import STREAM_CONTENT_TYPE, ResponseStream
 
 log = logging.getLogger("lamina.api.urls")
 
@@ -48,6 +54,8 @@ FORBIDDEN = ("Forbidden. For troubleshooting Function URL authorization issues, 
 # Response headers the server computes itself; a function cannot set them.
 _HOP_BY_HOP = {"content-length", "transfer-encoding", "connection", "keep-alive", "date"}
 _TEXT_TYPES = ("text/", "json", "xml", "javascript")
+PRELUDE_CONTENT_TYPE = "application/vnd.awslambda.http-integration-response"
+PRELUDE_END = b"\0" * 8
 
 
 def url_id_of(host: str | None) -> str | None:
@@ -87,15 +95,19 @@ async def serve(request: web.Request, url_id: str, services: Any) -> web.StreamR
         authorizer = _authorize(request, body, target, services)
         event = build_event(request, body, target, services.settings.account_id,
                             request_id, authorizer)
+
+        def decorate(headers: Any) -> None:   # before the headers go out, streamed or not
+            if cors and origin:
+                _cors_headers(headers, cors, origin)
         response = await _invoke(services, target, event, request_id,
-                                 request.headers.get("X-Amzn-Trace-Id"))
+                                 request.headers.get("X-Amzn-Trace-Id"), request, decorate)
     except _Reject as reject:
         return _rejected(reject, request_id)
     except Exception:
         log.exception("function URL request %s failed", request_id)
         return _rejected(_bad_gateway(), request_id)
-    if target.cors and request.headers.get("Origin"):
-        _cors_headers(response.headers, target.cors, request.headers["Origin"])
+    if not response.prepared:
+        decorate(response.headers)
     return response
 
 
@@ -209,12 +221,20 @@ def _is_text(content_type: str, body: bytes) -> bool:
 
 
 async def _invoke(services: Any, target: UrlTarget, event: dict[str, Any], request_id: str,
-                  trace: str | None) -> web.Response:
+                  trace: str | None, request: web.Request,
+                  decorate: Callable[[Any], None]) -> web.StreamResponse:
     req = InvokeRequest(function_name=target.function_name, qualifier=target.qualifier,
                         payload=json.dumps(event).encode(), request_id=request_id,
                         trace_id=trace)
+    stream = req.stream = ResponseStream() if target.invoke_mode == "RESPONSE_STREAM" else None
     try:
-        result = await services.invoker.invoke(req)
+        if stream is None:
+            result = await services.invoker.invoke(req)
+        else:
+            task = await eventstream.start(services.invoker, req)
+            if stream.started.is_set():
+                return await _stream(request, stream, task, request_id, decorate)
+            result = task.result()
     except LaminaError as err:
         if err.status == 404:        # the alias or function went away after the URL was made
             raise _message(403, FORBIDDEN, "AccessDeniedException") from None
@@ -228,13 +248,87 @@ async def _invoke(services: Any, target: UrlTarget, event: dict[str, Any], reque
     return web.Response(status=status, body=body, headers=headers)
 
 
+async def _stream(request: web.Request, stream: ResponseStream, task: asyncio.Task[Any],
+                  request_id: str, decorate: Callable[[Any], None]) -> web.StreamResponse:
+    """Send a streaming function's body to the client as it arrives.
+
+    The status and headers come from the `HttpResponseStream` prelude when the
+    runtime sent one (its content type says so), else 200 with the stream's content
+    type. A failure before them is a 502; after them it can only end the body.
+    """
+    chunks = aiter(stream)
+    status, headers = 200, CIMultiDict({"Content-Type": stream.content_type})
+    try:
+        if stream.content_type == PRELUDE_CONTENT_TYPE:
+            head = bytearray()
+            async for chunk in chunks:
+                head += chunk
+                if PRELUDE_END in head or len(head) > 1024 * 1024:
+                    break
+            if PRELUDE_END not in head:       # failed before the prelude was complete
+                raise _bad_gateway()
+            prelude, _, first = bytes(head).partition(PRELUDE_END)
+            status, headers = _prelude(prelude)
+        else:
+            # Hold the headers until the first byte: a function failing before it is a 502.
+            first = await anext(chunks, b"")
+            if not first and (await task).function_error:
+                raise _bad_gateway()
+    except _Reject:
+        stream.abandon()                      # never leave the runtime blocked on a full stream
+        raise
+    headers["x-amzn-RequestId"] = request_id
+    response = web.StreamResponse(status=status, headers=headers)
+    decorate(response.headers)
+    try:
+        await response.prepare(request)
+        if first:
+            await response.write(first)
+        async for chunk in chunks:
+            await response.write(chunk)
+        await response.write_eof()
+    except (ConnectionError, RuntimeError) as exc:   # the client left; the function runs on
+        log.info("function URL request %s: client gone (%s)", request_id, exc)
+        stream.abandon()
+    return response
+
+
+def _prelude(raw: bytes) -> tuple[int, CIMultiDict[str]]:
+    """Status and headers from an `HttpResponseStream` prelude ({statusCode, headers, cookies})."""
+    try:
+        value = json.loads(raw) if raw.strip() else {}
+        status = int(value.get("statusCode", 200))
+        if not 100 <= status <= 599:
+            raise ValueError(status)
+    except (ValueError, TypeError, AttributeError):
+        raise _bad_gateway() from None
+    headers = _function_headers(value, CIMultiDict())
+    headers.setdefault("Content-Type", STREAM_CONTENT_TYPE)
+    return status, headers
+
+
+def _function_headers(value: dict[str, Any], headers: CIMultiDict[str]) -> CIMultiDict[str]:
+    """The `headers` and `cookies` a function answered with, minus those the server owns."""
+    for name, item in (value.get("headers") or {}).items():
+        if str(name).lower() not in _HOP_BY_HOP:
+            headers[str(name)] = item if isinstance(item, str) else json.dumps(item)
+    for cookie in value.get("cookies") or []:
+        headers.add("Set-Cookie", str(cookie))
+    return headers
+
+
 def http_response(payload: bytes) -> tuple[int, CIMultiDict[str], bytes]:
     """Map a function's answer to (status, headers, body); raises `_Reject` (502) if unusable.
 
     A JSON object with ``statusCode`` is a full response; any other JSON value is
     the body of a 200 ``application/json`` answer (a string as it is, anything
-    else re-serialised compactly, as AWS does).
+    else re-serialised compactly, as AWS does). A streaming function invoked
+    buffered leaves its `HttpResponseStream` prelude in front of the body; JSON
+    cannot contain NUL bytes, so the 8 NULs find it.
     """
+    prelude, found, rest = payload.partition(PRELUDE_END)
+    if found and prelude.lstrip().startswith(b"{"):
+        return (*_prelude(prelude), rest)
     try:
         value = json.loads(payload) if payload else None
     except ValueError:
@@ -251,11 +345,7 @@ def http_response(payload: bytes) -> tuple[int, CIMultiDict[str], bytes]:
         raise _bad_gateway() from None
     if not 100 <= status <= 599:
         raise _bad_gateway()
-    for name, item in (value.get("headers") or {}).items():
-        if str(name).lower() not in _HOP_BY_HOP:
-            headers[str(name)] = item if isinstance(item, str) else json.dumps(item)
-    for cookie in value.get("cookies") or []:
-        headers.add("Set-Cookie", str(cookie))
+    _function_headers(value, headers)
     headers.setdefault("Content-Type", "application/json")
     raw = value.get("body")
     if raw is None:

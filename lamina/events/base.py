@@ -153,6 +153,10 @@ class Poller(abc.ABC):
                                 payload=json.dumps(event).encode())
         self.ctx.stats.batches[self.function] += 1
         self.ctx.stats.records[self.function] += len(event.get("Records") or [])
+        # Stream pollers sample the batch's age just before every invoke (streams._sample_age).
+        age_ms = self.ctx.stats.last_iterator_age_ms.get(self.uuid)
+        if age_ms is not None:
+            self.ctx.invoker.metrics.record("IteratorAge", self.function, age_ms)
         # Shielded: stopping the poller must not kill an invocation halfway.
         task = asyncio.ensure_future(self.ctx.invoker.invoke(request))
         try:

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from lamina.errors import TooManyRequestsException
+from lamina.observe.metrics import Metrics
 from lamina.settings import Settings
 
 RESERVED_LIMIT = "ReservedFunctionConcurrentInvocationLimitExceeded"
@@ -101,6 +102,9 @@ class Ticket:
     unreserved: bool         # counted against the shared unreserved pool
     cold: bool               # a new environment is expected (a scaling token was spent)
     release: Callable[[], None] = lambda: None
+    qualifier: str | None = None   # as invoked (alias, version, $LATEST) or None
+    version: str | None = None     # the version that runs
+    started: float = 0.0           # wall clock at admission: metrics stamp data points with it
 
 
 class Admission:
@@ -134,6 +138,7 @@ class Admission:
         self.spillover_invocations: Counter[str] = Counter()     # key -> beyond its PC
         self._peak: Counter[str] = Counter()                 # function -> max busy since take_peaks
         self._peak_total = 0
+        self.metrics = Metrics()    # the server replaces it with its shared registry
 
     @classmethod
     def from_settings(cls, settings: Settings, pool: PoolView | None,
@@ -187,26 +192,28 @@ class Admission:
         pool = self.pool
         provisioned = pool is not None and pool.provisioned_idle(key) > 0
         if reserved is not None and self.running[function] >= reserved:
-            self._throttle(function, RESERVED_LIMIT)
+            self._throttle(function, qualifier, RESERVED_LIMIT)
         unreserved = reserved is None and not provisioned
         if unreserved and self.unreserved_running >= self.unreserved_capacity():
-            self._throttle(function, ACCOUNT_LIMIT)
+            self._throttle(function, qualifier, ACCOUNT_LIMIT)
         if self.total >= self.account_limit:
             # Unreachable with validated limits; holds if the account limit was lowered later.
-            self._throttle(function, ACCOUNT_LIMIT)
+            self._throttle(function, qualifier, ACCOUNT_LIMIT)
         cold = not provisioned and (pool is None or pool.idle_count(key) == 0)
         if cold:
             bucket = self._bucket(function)
             now = self.clock()
             if not bucket.take(now):
-                self._throttle(function, RESERVED_RATE if reserved is not None else FUNCTION_RATE,
+                self._throttle(function, qualifier,
+                               RESERVED_RATE if reserved is not None else FUNCTION_RATE,
                                retry_after_s=max(1, math.ceil(bucket.wait_s(now))))
             self.cold_admissions[function] += 1
         if provisioned:
             self.provisioned_invocations[key] += 1
         elif pool is not None and pool.provisioned_size(key):
             self.spillover_invocations[key] += 1
-        ticket = Ticket(function, key, provisioned, unreserved, cold)
+        ticket = Ticket(function, key, provisioned, unreserved, cold, qualifier=qualifier,
+                        version=version, started=time.time())
         self._count(ticket, +1)
         released = False
 
@@ -230,7 +237,8 @@ class Admission:
         if delta > 0:
             self._peak[t.function] = max(self._peak[t.function], self.running[t.function])
             self._peak_total = max(self._peak_total, self.total)
-        else:   # drop zero entries so the counters do not grow with every function ever run
+        self.metrics.concurrency(self, t, delta)
+        if delta < 0:   # drop zero entries so the counters do not grow with every function ever run
             for counter, name in ((self.running, t.function), (self.running_by_key, t.key),
                                   (self.provisioned_running, t.key)):
                 if counter.get(name) == 0:
@@ -248,8 +256,10 @@ class Admission:
             self._buckets[name] = bucket
         return bucket
 
-    def _throttle(self, function: str, reason: str, retry_after_s: int | None = None) -> None:
+    def _throttle(self, function: str, qualifier: str | None, reason: str,
+                  retry_after_s: int | None = None) -> None:
         self.throttles[function] += 1
+        self.metrics.throttled(function, qualifier)
         self.throttle_reasons[reason] += 1
         raise TooManyRequestsException(reason, retry_after_s=retry_after_s)
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from lamina.errors import LaminaError, ResourceNotFoundException, TooManyRequestsException
-from lamina.invoke.queue import EventStore, QueuedEvent
+from lamina.invoke.queue import EventStorage, QueuedEvent
 from lamina.invoke.service import Invoker, InvokeRequest, InvokeResponse
 from lamina.settings import Settings
 
@@ -81,7 +81,7 @@ class NoOutcomes:
 class Delivery:
     """The `deliver` callback of `AsyncQueue`: one attempt at one event."""
 
-    def __init__(self, settings: Settings, invoker: Invoker, store: EventStore,
+    def __init__(self, settings: Settings, invoker: Invoker, store: EventStorage,
                  outcomes: Outcomes | None = None) -> None:
         self.settings = settings
         self.invoker = invoker

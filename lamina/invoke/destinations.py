@@ -113,10 +113,12 @@ class Destinations:
     def received(self, function: str) -> None:
         """AsyncEventsReceived: called by the queue for every accepted event."""
         self.async_events_received[_name(function)] += 1
+        self.invoker.metrics.record("AsyncEventsReceived", _name(function))
 
     def attempt(self, event: QueuedEvent, function: str) -> None:
         age_ms = max(0.0, (time.time() - event.enqueued_at) * 1000)
         self.async_event_age.setdefault(function, AgeStats()).add(age_ms)
+        self.invoker.metrics.record("AsyncEventAge", function, age_ms)
 
     async def success(self, event: QueuedEvent, policy: RetryPolicy, resp: InvokeResponse) -> None:
         if policy.on_success:
@@ -127,6 +129,7 @@ class Destinations:
                       resp: InvokeResponse | None, error: LaminaError | None) -> None:
         name = _name(event.function)
         self.async_events_dropped[name] += 1
+        self.invoker.metrics.record("AsyncEventsDropped", name)
         log.info("async event %s for %s failed: %s", event.request_id, event.function, condition)
         if policy.on_failure:
             record = self.record(event, condition, resp, error)
@@ -189,6 +192,7 @@ class Destinations:
             await self._deliver(destination, record, success)
         except Exception as exc:  # noqa: BLE001 - any failure to deliver is counted, not raised
             self.destination_delivery_failures[name] += 1
+            self.invoker.metrics.record("DestinationDeliveryFailures", name)
             log.warning("async event %s of %s: delivery to %s failed: %s",
                         event.request_id, name, destination, exc)
 
@@ -280,6 +284,7 @@ class Destinations:
                 raise ValueError(f"unsupported dead-letter target {target}")
         except Exception as exc:  # noqa: BLE001 - a failed DLQ send drops the event, counted
             self.dead_letter_errors[_name(event.function)] += 1
+            self.invoker.metrics.record("DeadLetterErrors", _name(event.function))
             log.warning("async event %s: dead-letter send to %s failed: %s",
                         event.request_id, target, exc)
 

@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 log = logging.getLogger("lamina.invoke.queue")
 
@@ -52,6 +52,24 @@ class QueuedEvent:
     attempts: int
     throttles: int
     meta: dict[str, Any]
+
+
+class EventStorage(Protocol):
+    """Where queued events live: `EventStore` (SQLite, one server) or
+    `queue_postgres.PostgresEventStore` (shared by replicas). `claim` hands an
+    event to exactly one caller; it stays claimed until `retry` or `done`, or
+    until `recover` decides its claimer died."""
+
+    def add(self, function: str, qualifier: str | None, request_id: str, payload: bytes,
+            meta: dict[str, Any] | None = None) -> str: ...
+    def claim(self, limit: int) -> list[QueuedEvent]: ...
+    def retry(self, event_id: str, delay_s: float, attempts: int, throttles: int,
+              meta: dict[str, Any] | None = None) -> None: ...
+    def done(self, event_id: str) -> None: ...
+    def recover(self) -> int: ...
+    def depth(self) -> int: ...
+    def next_due(self) -> float | None: ...
+    def close(self) -> None: ...
 
 
 class EventStore:
@@ -135,7 +153,7 @@ class AsyncQueue:
     `store.retry()`; if it raises, the event is retried after a short backoff.
     """
 
-    def __init__(self, store: EventStore, deliver: Deliver, workers: int = 64,
+    def __init__(self, store: EventStorage, deliver: Deliver, workers: int = 64,
                  on_enqueue: Callable[[str], None] | None = None) -> None:
         self.store = store
         self.deliver = deliver
@@ -163,14 +181,22 @@ class AsyncQueue:
     async def _loop(self) -> None:
         while True:
             free = self.workers - len(self._running)
-            batch = self.store.claim(free) if free > 0 else []
+            try:
+                batch = self.store.claim(free) if free > 0 else []
+            except Exception:  # noqa: BLE001 - a shared store (PostgreSQL) may be away briefly
+                log.exception("claiming queued events failed; trying again in 1 s")
+                await asyncio.sleep(1.0)
+                continue
             for event in batch:
                 task = asyncio.get_running_loop().create_task(self._one(event))
                 self._running.add(task)
                 task.add_done_callback(self._finished)
             if batch and free - len(batch) > 0:
                 continue
-            due = self.store.next_due()
+            try:
+                due = self.store.next_due()
+            except Exception:  # noqa: BLE001 - as above; poll again in 1 s
+                due = None
             wait = 1.0 if due is None else max(0.0, min(1.0, due - time.time()))
             self._wake.clear()
             try:

@@ -27,7 +27,7 @@ from lamina.invoke.admission import Admission
 from lamina.pool import blueprint
 from lamina.pool.environment import Blueprint, Result
 from lamina.pool.pool import Pool
-from lamina.runtime_api.channel import Invocation
+from lamina.runtime_api.channel import Invocation, ResponseStream
 from lamina.runtimes.base import LaunchError
 from lamina.settings import Settings
 
@@ -56,6 +56,9 @@ class InvokeRequest:
     request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     trace_id: str | None = None
     initialization_hint: str | None = None
+    # Set for InvokeWithResponseStream / RESPONSE_STREAM URLs: a streaming runtime's bytes
+    # flow into it as they arrive (lamina.runtime_api.channel.ResponseStream).
+    stream: ResponseStream | None = None
 
 
 @dataclass
@@ -100,6 +103,7 @@ class Invoker:
         self.runtimes = runtimes
         self.code = code
         self.admission = admission
+        self.metrics = admission.metrics    # one registry for the invoke layer (observe/metrics)
         self.layers = layers
         self.queue: Any = None          # lamina.invoke.queue.AsyncQueue, set by the server
         self._blueprints: dict[str, Blueprint] = {}
@@ -143,6 +147,8 @@ class Invoker:
     async def run(self, target: Target, config: dict[str, Any], req: InvokeRequest,
                   throttle_check: bool = True) -> InvokeResponse:
         version = config["Version"]
+        if req.stream is not None:
+            req.stream.executed_version = version
         try:
             bp = self.blueprint(config)
         except LaunchError as exc:
@@ -159,8 +165,10 @@ class Invoker:
                     deadline_ms=int((time.time() + bp.timeout_s) * 1000),
                     invoked_function_arn=self.functions.arns.function(target.name, target.qualifier),
                     trace_id=req.trace_id or trace_id(),
-                    client_context=_decode_client_context(req.client_context))
+                    client_context=_decode_client_context(req.client_context),
+                    stream=req.stream)
                 result = await env.invoke(invocation, init_ms)
+                self.metrics.invoked(ticket, result)
             finally:
                 if env.unsettled:
                     self._settle_later(env)

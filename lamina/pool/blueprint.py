@@ -109,7 +109,29 @@ def build(config: dict[str, Any], settings: Settings, launch: Launch, code_dir: 
         memory_mb=memory, timeout_s=float(config["Timeout"]),
         tmp_mb=int((config.get("EphemeralStorage") or {}).get("Size", 512)),
         log_group=log_group, spec_for=spec_for, runtime=runtime, handler=config.get("Handler") or "",
-        extensions=len(extensions))
+        extensions=len(extensions), launch=launch)
+
+
+# Read by a process when it starts (the interpreter, the C library, the dynamic loader):
+# a pre-warmed runtime started without the function's values cannot take them later.
+STARTUP_VARIABLES = ("PYTHON", "LD_", "LC_", "MALLOC_", "GLIBC_", "LANG", "LANGUAGE", "TZ",
+                     "AWS_LAMBDA_EXEC_WRAPPER")
+
+
+def standby_env(launch: Launch, api_addr: str) -> dict[str, str]:
+    """The environment of a pre-warmed runtime (lamina.pool.prewarm): nothing of any
+    function, only what every function of `launch` starts with."""
+    env = unreserved_defaults()
+    env.update(launch.env)
+    env.update({"AWS_LAMBDA_RUNTIME_API": api_addr, "LAMBDA_TASK_ROOT": "/var/task",
+                "LAMBDA_RUNTIME_DIR": "/var/runtime", "TZ": ":UTC", "_LAMINA_STANDBY": "1"})
+    return env
+
+
+def startup_differences(standby: dict[str, str], function: dict[str, str]) -> list[str]:
+    """Startup variables whose value (or presence) differs between the two environments."""
+    names = {k for k in (*standby, *function) if k.startswith(STARTUP_VARIABLES)}
+    return sorted(k for k in names if standby.get(k) != function.get(k))
 
 
 def launch_context(config: dict[str, Any], code_dir: Path, opt_dir: Path | None) -> LaunchContext:

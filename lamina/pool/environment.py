@@ -56,6 +56,7 @@ class Blueprint:
     initialization_type: str = "on-demand"
     handler: str = ""
     extensions: int = 0         # external extensions in /opt/extensions
+    launch: Any = None          # lamina.runtimes.base.Launch: pre-warmed slots must match it
 
 
 @dataclass
@@ -133,6 +134,13 @@ class Environment:
         self.sandbox = await self.backend.start(spec)
         self.channel.pids = self.sandbox.pids
         self._exit_task = asyncio.get_running_loop().create_task(self.sandbox.wait())
+        return await self.await_init(started)
+
+    async def await_init(self, started: float) -> float:
+        """The rest of `init()`: wait for the runtime's `/next` (or its init error, exit or
+        timeout); Init Duration counts from `started`. `lamina.pool.prewarm` joins here
+        when it turns a pre-warmed runtime into this function's."""
+        assert self.channel is not None and self.sandbox is not None and self._exit_task
         ready = asyncio.ensure_future(self.channel.ready.wait())
         done, _ = await asyncio.wait({ready, self._exit_task}, timeout=self._init_timeout(),
                                      return_when=asyncio.FIRST_COMPLETED)
@@ -182,6 +190,8 @@ class Environment:
         started = time.perf_counter()
         outcome, reset = await self._run(inv)
         duration_ms = (time.perf_counter() - started) * 1000
+        if inv.stream is not None:
+            inv.stream.close()      # ends the client's stream, and frees a writer stuck on it
         if self._output is not None:
             self._output.drain()
             self._output.flush_partial()

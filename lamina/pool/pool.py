@@ -26,6 +26,7 @@ from typing import Any
 
 from lamina.observe.logs import LogStore
 from lamina.pool.environment import Blueprint, Environment, State
+from lamina.pool.prewarm import Prewarmer
 from lamina.runtime_api.channel import Outcome
 from lamina.runtime_api.server import RuntimeApiServer
 from lamina.sandbox.base import SandboxBackend
@@ -48,7 +49,7 @@ class _Provisioned:
 
 class Pool:
     def __init__(self, backend: SandboxBackend, runtime_api: RuntimeApiServer, logs: LogStore,
-                 root: Path, keep_alive_s: float) -> None:
+                 root: Path, keep_alive_s: float, prewarm: int = 0) -> None:
         self.backend = backend
         self.runtime_api = runtime_api
         self.logs = logs
@@ -64,6 +65,9 @@ class Pool:
         self._provisioning = asyncio.Semaphore(PROVISION_PARALLELISM)
         self._reaper: asyncio.Task[None] | None = None
         root.mkdir(parents=True, exist_ok=True)
+        # Pre-warmed Python runtimes that cold starts take over (lamina.pool.prewarm).
+        self.prewarm = (Prewarmer(backend, runtime_api, logs, root, prewarm, keep_alive_s)
+                        if prewarm > 0 and backend.isolated else None)
 
     def start(self) -> None:
         self._reaper = asyncio.get_running_loop().create_task(self._reap_forever())
@@ -71,9 +75,10 @@ class Pool:
     async def acquire(self, bp: Blueprint) -> tuple[Environment, float | None]:
         """A ready environment (initialising one if needed) and its Init Duration if cold.
 
-        Order: an idle provisioned environment of the key, an idle on-demand one, a new
-        one. Everything up to the first await is synchronous, so admission's view
-        (`provisioned_idle`, `idle_count`) and this pick agree.
+        Order: an idle provisioned environment of the key, an idle on-demand one, a
+        pre-warmed slot (`lamina.pool.prewarm`), a new one. Everything up to the first
+        await is synchronous, so admission's view (`provisioned_idle`, `idle_count`) and
+        this pick agree.
         """
         prov = self._provisioned.get(bp.key)
         idle = self._idle.get(bp.key)
@@ -83,6 +88,11 @@ class Pool:
             env = idle.pop()
             env.bp = bp
         else:
+            slot = self.prewarm.take(bp) if self.prewarm is not None else None
+            if slot is not None:
+                taken = await self._specialize(slot, bp)
+                if taken is not None:
+                    return slot, taken
             env = Environment(bp, self.backend, self.runtime_api, self.logs, self.root)
             self._all.add(env)
         env.state = State.BUSY
@@ -97,6 +107,23 @@ class Pool:
                 raise
             env.state = State.BUSY
         return env, init_ms
+
+    async def _specialize(self, slot: Environment, bp: Blueprint) -> float | None:
+        """Make the pre-warmed `slot` an environment of `bp`: its Init Duration, or None
+        if it could not (then it is gone, and the caller starts `bp` normally)."""
+        self._all.add(slot)
+        slot.state = State.BUSY
+        assert self.prewarm is not None
+        try:
+            init_ms = await self.prewarm.specialize(slot, bp)
+        except BaseException:
+            await self._discard(slot)
+            raise
+        if init_ms is None:
+            await self._discard(slot)
+            return None
+        slot.state = State.BUSY
+        return init_ms
 
     def release(self, env: Environment) -> None:
         if env.state == State.DEAD:
@@ -247,6 +274,8 @@ class Pool:
         victims = [e for envs in self._idle.values() for e in envs
                    if now - e.last_used > self.keep_alive_s and e not in self._pinned]
         await asyncio.gather(*(self._discard(e) for e in victims))
+        if self.prewarm is not None:
+            await self.prewarm.reap()
 
     def pin(self, env: Environment) -> None:
         self._pinned.add(env)
@@ -259,6 +288,8 @@ class Pool:
             self._reaper.cancel()
         for task in list(self._tasks):
             task.cancel()
+        if self.prewarm is not None:
+            await self.prewarm.close()
         await asyncio.gather(*(e.destroy() for e in list(self._all)), return_exceptions=True)
         self._all.clear()
         self._idle.clear()

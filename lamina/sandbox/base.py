@@ -78,6 +78,14 @@ class Sandbox(abc.ABC):
     def init_done(self) -> None:  # noqa: B027 - optional for backends without CPU limits
         """Init is over: apply the CPU limit (Init runs with full CPU, as on AWS)."""
 
+    def set_limits(self, memory_mb: int, *, standby: bool = False) -> bool:
+        """Change the memory limit (and the CPU share that follows it) of the running
+        sandbox to those of a `memory_mb` function, CPU uncapped until `init_done()`;
+        `standby`: CPU only when nobody else wants it (a pre-warmed runtime). False
+        if this backend cannot change limits after the start; OSError if the tree
+        already uses more than `memory_mb`."""
+        return False
+
     @abc.abstractmethod
     def oom_killed(self) -> bool:
         """True if the kernel killed something in this sandbox for exceeding its memory."""

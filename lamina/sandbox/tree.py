@@ -85,6 +85,15 @@ class ProcessTree(Sandbox):
     def init_done(self) -> None:
         self.group.limit_cpu()
 
+    def set_limits(self, memory_mb: int, *, standby: bool = False) -> bool:
+        if self._gone:
+            return False
+        try:
+            self.group.set_limits(memory_mb, standby=standby)
+        except NotImplementedError:
+            return False
+        return True
+
     def oom_killed(self) -> bool:
         return (self._final_oom if self._gone else self.group.oom_kills()) > 0
 

@@ -3,6 +3,12 @@
 Each language ships a function with the same actions (echo, error, sleep, env,
 context, state, layer, log) and an init-failing variant; the tests below run
 the same checks through a real server and real sandboxes for each of them.
+
+Compiled languages are built by the test and cached under $LAMINA_TEST_CACHE (default
+/tmp/lamina-test-cache) by a digest of their fixture folder: Go (tests/fixtures/go-suite),
+Java (tests/fixtures/java-suite: Maven against the real aws-lambda-java-core; the layer is a
+jar in java/lib/) and C# (tests/fixtures/dotnet-suite: mcs against Lamina's Amazon.Lambda.Core;
+AWS gives .NET layers no search path, so the function loads /opt/LaminaLayer.dll itself).
 """
 
 from __future__ import annotations
@@ -13,12 +19,14 @@ import os
 import shutil
 import subprocess
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
+from lamina.runtimes.build_cache import source_digest
 from tests.conftest import ROLE, make_zip
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -107,10 +115,13 @@ class Case:
     handler: str
     files: Callable[[], dict[str, Any]]
     init_error_files: Callable[[], dict[str, Any]]
-    layer: dict[str, Any]
+    layer: dict[str, Any] | Callable[[], dict[str, Any]]   # a callable when it must be built first
     error_type: str
     modes: dict[str, int] = field(default_factory=dict)
     needs: str | None = None            # an executable the host must have
+    # The exact init-error body where the runtime's (like AWS's) leaves the cause's message out of
+    # it; "init boom" must then be in the invoke's log tail instead.
+    init_error: dict[str, Any] | None = None
 
 
 def _go_bootstrap() -> bytes:
@@ -129,6 +140,66 @@ def _go_bootstrap() -> bytes:
     return binary.read_bytes()
 
 
+def _test_cache() -> Path:
+    return Path(os.environ.get("LAMINA_TEST_CACHE", "/tmp/lamina-test-cache"))
+
+
+def _cached_build(kind: str, key: str, build: Callable[[Path], None]) -> Path:
+    """`build(folder)` once per digest of tests/fixtures/<kind> and `key`; later runs reuse it."""
+    out = _test_cache() / kind / source_digest(FIXTURES / kind, key)
+    if not (out / ".ready").exists():
+        shutil.rmtree(out.parent, ignore_errors=True)  # builds of older fixture versions too
+        out.mkdir(parents=True)
+        build(out)
+        (out / ".ready").write_text(key)
+    return out
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    """Every file below `root`, by its path relative to it: a deployment package's contents."""
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _java_build() -> Path:
+    """tests/fixtures/java-suite built by Maven (classes + lib/aws-lambda-java-core.jar, the AWS
+    zip layout) into task/, and its init-failing twin (broken/, same class name) into broken/."""
+    def build(out: Path) -> None:
+        work = out / "mvn"
+        shutil.copytree(FIXTURES / "java-suite", work)
+        done = subprocess.run(["mvn", "-q", "-B", "-Dstyle.color=never", "compile"], cwd=work,
+                              capture_output=True, text=True, timeout=600, check=False)
+        assert done.returncode == 0, f"mvn failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}"
+        shutil.copytree(work / "target" / "classes", out / "task")
+        shutil.copytree(work / "target" / "lib", out / "task" / "lib")
+        core = [str(j) for j in (work / "target" / "lib").glob("*.jar")]
+        subprocess.run(["javac", "--release", "11", "-cp", ":".join(core), "-d", str(out / "broken"),
+                        *map(str, (work / "broken").rglob("*.java"))], check=True, capture_output=True, timeout=300)
+        shutil.copytree(work / "target" / "lib", out / "broken" / "lib")
+        shutil.rmtree(work)
+    return _cached_build("java-suite", "mvn compile; javac --release 11", build)
+
+
+def _dotnet_build() -> Path:
+    """tests/fixtures/dotnet-suite compiled with mcs against Lamina's Amazon.Lambda.Core and
+    serializer, published beside copies of them: task/Suite.dll, broken/Suite.dll, LaminaLayer.dll."""
+    from lamina.runtimes.dotnet import FAMILY_CLASS as DOTNET
+
+    refs = DOTNET({}).reference_assemblies()
+    src = FIXTURES / "dotnet-suite"
+
+    def build(out: Path) -> None:
+        for folder, source in (("task", "Handler.cs"), ("broken", "Broken.cs")):
+            (out / folder).mkdir()
+            subprocess.run(["mcs", "-target:library", "-debug", "-nologo", f"-out:{out / folder / 'Suite.dll'}",
+                            *(f"-r:{r}" for r in refs), str(src / source)], check=True, capture_output=True, timeout=120)
+            for ref in refs:
+                shutil.copy(ref, out / folder)
+        subprocess.run(["mcs", "-target:library", "-nologo", f"-out:{out / 'LaminaLayer.dll'}",
+                        str(src / "LaminaLayer.cs")], check=True, capture_output=True, timeout=120)
+    # Our reference assemblies are part of the key: a function must be rebuilt against new ones.
+    return _cached_build("dotnet-suite", " ".join(str(r.parent) for r in refs), build)
+
+
 CASES = [
     Case("python3.12", "handler.handler", lambda: {"handler.py": PYTHON},
          lambda: {"handler.py": "raise Exception('init boom')\n"},
@@ -145,6 +216,19 @@ CASES = [
          lambda: {"bootstrap": "#!/bin/sh\necho 'init boom' >&2\nexit 1\n"},
          {"lamina_layer.txt": "from-layer"}, "errorString",
          modes={"bootstrap": 0o755}, needs="go"),
+    Case("java17", "suite.Handler", lambda: _tree(_java_build() / "task"),
+         lambda: _tree(_java_build() / "broken"),
+         # a jar in the layer's java/lib/, which AWS puts on the classpath; the handler reads a resource from it
+         {"java/lib/lamina-layer.jar": make_zip({"lamina_layer.txt": "from-layer"})},
+         "java.lang.RuntimeException", needs="mvn",
+         # AWS's Java runtime: "Error loading class <name>" + ": " + the error's own message, which an
+         # ExceptionInInitializerError does not have; the cause's trace goes to the log.
+         init_error={"errorMessage": "Error loading class suite.Handler",
+                     "errorType": "java.lang.ExceptionInInitializerError"}),
+    # .NET has no layer search path on AWS: the function loads /opt/LaminaLayer.dll itself.
+    Case("dotnet8", "Suite::Suite.Handler::Handle", lambda: _tree(_dotnet_build() / "task"),
+         lambda: _tree(_dotnet_build() / "broken"),
+         lambda: {"LaminaLayer.dll": (_dotnet_build() / "LaminaLayer.dll").read_bytes()}, "Exception", needs="mcs"),
 ]
 
 
@@ -161,7 +245,7 @@ def deployed(request, lambda_client):
         pytest.skip(f"{case.needs} is not installed")
     suffix = uuid.uuid4().hex[:8]
     layer = lambda_client.publish_layer_version(LayerName=f"suite-{suffix}",
-                                                Content={"ZipFile": make_zip(case.layer)})
+                                                Content={"ZipFile": make_zip(case.layer() if callable(case.layer) else case.layer)})
     names = {"main": f"suite-{case.runtime.replace('.', '-')}-{suffix}",
              "broken": f"suite-broken-{case.runtime.replace('.', '-')}-{suffix}"}
     for key, files in (("main", case.files()), ("broken", case.init_error_files())):
@@ -199,10 +283,14 @@ def test_handler_error_shape(lambda_client, deployed):
 
 
 def test_init_error(lambda_client, deployed):
-    _, names = deployed
-    resp, body = invoke(lambda_client, names["broken"], {"action": "echo", "data": 1})
+    case, names = deployed
+    resp, body = invoke(lambda_client, names["broken"], {"action": "echo", "data": 1}, LogType="Tail")
     assert resp["FunctionError"] == "Unhandled"
     assert body["errorType"], body
+    if case.init_error is not None:
+        assert body == case.init_error
+        assert "init boom" in base64.b64decode(resp["LogResult"]).decode()
+        return
     assert "init boom" in json.dumps(body) or body["errorType"] == "Runtime.ExitError", body
 
 

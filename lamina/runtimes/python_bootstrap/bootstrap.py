@@ -18,6 +18,7 @@ observe follows the official AWS runtime (awslambdaric + AWS's bootstrap.py):
 Zygote readiness: importing this module has no side effects besides imports.
 A fork server can import it, fork, and in the child call `configure()`,
 `load_handler()` (imports user code) and `serve()`; `main()` does exactly that.
+Pre-warmed environments start in `standby()` and become a function later.
 """
 
 from __future__ import annotations
@@ -55,20 +56,25 @@ _XRAY_CAUSE_LIMIT = 1024 * 1024      # the official client drops larger X-Ray ca
 class Runtime:
     """Per-process settings read from the environment after any fork."""
 
-    def __init__(self) -> None:
+    def __init__(self, api: RuntimeAPI | None = None) -> None:
         self.json_logs = (os.environ.get("AWS_LAMBDA_LOG_FORMAT") or "").upper() == "JSON"
         self.marshaller = Marshaller()
-        major, minor, micro = sys.version_info[:3]
-        self.api = RuntimeAPI(os.environ["AWS_LAMBDA_RUNTIME_API"],
-                              f"aws-lambda-python/{major}.{minor}.{micro}-lamina")
+        self.api = api or _client()
+
+
+def _client() -> RuntimeAPI:
+    major, minor, micro = sys.version_info[:3]
+    return RuntimeAPI(os.environ["AWS_LAMBDA_RUNTIME_API"],
+                      f"aws-lambda-python/{major}.{minor}.{micro}-lamina")
 
 
 # Where the platform shows the AWS SDK for Python (boto3) that AWS's runtimes include.
 SDK_DIR = "/var/lang/sdk"
 
 
-def configure() -> Runtime:
-    """Set sys.path, PYTHONPATH and the root logger for this function's environment."""
+def configure(api: RuntimeAPI | None = None) -> Runtime:
+    """Set sys.path, PYTHONPATH and the root logger for this function's environment
+    (`api`: the Runtime API client to keep, if one is connected already)."""
     task_root = os.environ.get("LAMBDA_TASK_ROOT") or "/var/task"
     major, minor = sys.version_info[:2]
     opt_site = f"/opt/python/lib/python{major}.{minor}/site-packages"
@@ -91,7 +97,7 @@ def configure() -> Runtime:
     if not pythonpath_set:
         os.environ["PYTHONPATH"] = (os.environ.get("LAMBDA_RUNTIME_DIR")
                                     or os.path.dirname(os.path.abspath(__file__)))
-    runtime = Runtime()
+    runtime = Runtime(api)
     setup_logging(runtime.json_logs, log_level_from_env(os.environ.get("AWS_LAMBDA_LOG_LEVEL")))
     return runtime
 
@@ -252,9 +258,36 @@ def _flush() -> None:
             pass
 
 
+STANDBY = "_LAMINA_STANDBY"
+SPECIALIZE = "lamina-specialize"
+
+
+def standby() -> Runtime:
+    """Pre-warmed start (Lamina only, `_LAMINA_STANDBY=1`): wait for a function.
+
+    The process starts with a generic environment and an empty /var/task, asks for
+    work as usual, and its first event (`Lamina-Specialize: 1`) carries the function's
+    whole environment, {"env": {...}}; by then the platform has put the code in
+    /var/task. The environment replaces ours, then `configure()` runs as in a normal
+    start; the event itself gets no answer (the next /next means "Init is done").
+    """
+    api = _client()
+    invoke = api.next()
+    if invoke.headers.get(SPECIALIZE) != "1":
+        sys.exit("lamina: a standby runtime got an event before its function")
+    env = json.loads(invoke.body)["env"]
+    os.environ.clear()
+    os.environ.update(env)
+    return configure(api)
+
+
 def main() -> None:
-    handler = sys.argv[1] if len(sys.argv) > 1 else os.environ.get("_HANDLER", "")
-    runtime = configure()
+    if os.environ.get(STANDBY) == "1":
+        runtime = standby()
+        handler = os.environ.get("_HANDLER", "")
+    else:
+        handler = sys.argv[1] if len(sys.argv) > 1 else os.environ.get("_HANDLER", "")
+        runtime = configure()
     serve(runtime, init(runtime, handler))
 
 

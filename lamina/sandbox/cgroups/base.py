@@ -39,6 +39,9 @@ def cpu_quota_us(memory_mb: int, cores: int, period_us: int = CPU_PERIOD_US,
     return max(MIN_CPU_QUOTA_US, min(quota, period_us * max(1, cores)))
 
 
+STANDBY_SHARE = 2           # v1 cpu.shares of a pre-warmed sandbox (v2 cpu.weight: 1)
+
+
 def cpu_share(memory_mb: int, full: int, low: int, high: int,
               mb_per_vcpu: int = MB_PER_VCPU) -> int:
     """A relative CPU weight in proportion to memory: `full` is one vCPU's worth
@@ -76,6 +79,15 @@ class Group(abc.ABC):
                 write_file(*self.cpu_cap)
             except (OSError, ProcessLookupError):
                 pass
+
+    def set_limits(self, memory_mb: int, *, standby: bool = False) -> None:
+        """Re-apply the limits of a `memory_mb` function, as `Cgroups.create` does, to a
+        group whose processes already run (a pre-warmed sandbox being assigned): the
+        memory cap, and the CPU left uncapped until `limit_cpu()` with the cap of
+        `memory_mb` ready. `standby`: the group only gets CPU nobody else wants (a
+        runtime warming up ahead of demand must not slow running invocations down).
+        Lowering the memory cap below what the group uses fails (OSError)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot change its limits")
 
     @abc.abstractmethod
     def memory_peak_bytes(self) -> int:

@@ -68,6 +68,15 @@ class GroupNone(Group):
     def adopt(self, pid: int) -> None:
         self.roots.append(pid)
 
+    def set_limits(self, memory_mb: int, *, standby: bool = False) -> None:
+        # Only the first process's RLIMIT_DATA (its children inherited the old one).
+        self.memory = memory_mb * MB
+        for pid in self.roots:
+            try:
+                resource.prlimit(pid, resource.RLIMIT_DATA, (self.memory, self.memory))
+            except ProcessLookupError:
+                pass
+
     def join_self(self) -> None:
         for res, value in self._limits(os.getuid()):
             resource.setrlimit(res, (value, value))

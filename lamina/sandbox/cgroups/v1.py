@@ -8,6 +8,7 @@ from pathlib import Path
 from lamina.sandbox.cgroups.base import (
     CPU_PERIOD_US,
     MB,
+    STANDBY_SHARE,
     Cgroups,
     Group,
     check_cpu_mode,
@@ -28,9 +29,36 @@ from lamina.sandbox.cgroups.base import (
 class GroupV1(Group):
     """memory + cpu + pids hierarchies (whichever exist), one directory in each."""
 
-    def __init__(self, dirs: dict[str, Path]) -> None:
+    def __init__(self, dirs: dict[str, Path], cpu_mode: str = "quota", cores: int = 1) -> None:
         self.dirs = dirs
         self._mem = dirs["memory"]
+        self.cpu_mode = cpu_mode
+        self.cores = cores
+
+    def set_limits(self, memory_mb: int, *, standby: bool = False) -> None:
+        mem, limit = self._mem, memory_mb * MB
+        files = [mem / "memory.limit_in_bytes"]
+        memsw = mem / "memory.memsw.limit_in_bytes"     # needs swapaccount=1
+        if memsw.exists():
+            # memsw may never be below the memory limit: lower the limit first, raise it last.
+            files.append(memsw)
+            if limit > read_int(files[0]):
+                files.reverse()
+        else:
+            write_file(mem / "memory.swappiness", "0")
+        for path in files:
+            write_file(path, str(limit))
+        cpu = self.dirs.get("cpu")
+        if cpu is None:
+            return
+        if self.cpu_mode == "quota":
+            write_file(cpu / "cpu.cfs_period_us", str(CPU_PERIOD_US))
+            write_file(cpu / "cpu.cfs_quota_us", "-1")        # uncapped during Init
+            self.cpu_cap = (cpu / "cpu.cfs_quota_us", str(cpu_quota_us(memory_mb, self.cores)))
+            share = 1024                                      # the kernel's default
+        else:
+            share = cpu_share(memory_mb, 1024, 2, 262144)
+        write_file(cpu / "cpu.shares", str(STANDBY_SHARE if standby else share))
 
     def attach(self, pid: int) -> None:
         for d in self.dirs.values():
@@ -81,20 +109,9 @@ class CgroupsV1(Cgroups):
         dirs = {c: p / safe_name(name) for c, p in self.parents.items()}
         for d in dirs.values():
             fresh_dir(d, "cgroup.procs")
-        group = GroupV1(dirs)
+        group = GroupV1(dirs, self.cpu_mode, self.cores)
         try:
-            mem = dirs["memory"]
-            write_file(mem / "memory.limit_in_bytes", str(memory_mb * MB))
-            if (mem / "memory.memsw.limit_in_bytes").exists():   # needs swapaccount=1
-                write_file(mem / "memory.memsw.limit_in_bytes", str(memory_mb * MB))
-            else:
-                write_file(mem / "memory.swappiness", "0")
-            if "cpu" in dirs and self.cpu_mode == "quota":
-                write_file(dirs["cpu"] / "cpu.cfs_period_us", str(CPU_PERIOD_US))
-                write_file(dirs["cpu"] / "cpu.cfs_quota_us", "-1")        # uncapped during Init
-                group.cpu_cap = (dirs["cpu"] / "cpu.cfs_quota_us", str(cpu_quota_us(memory_mb, self.cores)))
-            elif "cpu" in dirs:
-                write_file(dirs["cpu"] / "cpu.shares", str(cpu_share(memory_mb, 1024, 2, 262144)))
+            group.set_limits(memory_mb)
             if "pids" in dirs:
                 write_file(dirs["pids"] / "pids.max", str(max_processes))
         except BaseException:

@@ -26,11 +26,32 @@ from lamina.sandbox.cgroups.base import (
 
 
 class GroupV2(Group):
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, controllers: set[str] | None = None, cpu_mode: str = "quota",
+                 cores: int = 1) -> None:
         self.path = path
         self._peak_fd: int | None = None    # memory.peak opened for per-fd reset (6.12+)
         self._polled = 0
         self.needs_polling = False
+        self.controllers = controllers if controllers is not None else {"memory"}
+        self.cpu_mode = cpu_mode
+        self.cores = cores
+
+    def set_limits(self, memory_mb: int, *, standby: bool = False) -> None:
+        write_file(self.path / "memory.max", str(memory_mb * MB))
+        try:
+            write_file(self.path / "memory.swap.max", "0")
+        except FileNotFoundError:   # no swap accounting: nothing to disable
+            pass
+        if "cpu" not in self.controllers:
+            return
+        if self.cpu_mode == "quota":
+            write_file(self.path / "cpu.max", f"max {CPU_PERIOD_US}")     # uncapped during Init
+            self.cpu_cap = (self.path / "cpu.max",
+                            f"{cpu_quota_us(memory_mb, self.cores)} {CPU_PERIOD_US}")
+            weight = 100                                                  # the kernel's default
+        else:
+            weight = cpu_share(memory_mb, 100, 1, 10000)
+        write_file(self.path / "cpu.weight", "1" if standby else str(weight))
 
     def attach(self, pid: int) -> None:
         try:
@@ -123,19 +144,9 @@ class CgroupsV2(Cgroups):
     def create(self, name: str, memory_mb: int, max_processes: int = 1024) -> Group:
         path = self.parent / safe_name(name)
         fresh_dir(path, "cgroup.procs")
-        group = GroupV2(path)
+        group = GroupV2(path, self.controllers, self.cpu_mode, self.cores)
         try:
-            write_file(path / "memory.max", str(memory_mb * MB))
-            try:
-                write_file(path / "memory.swap.max", "0")
-            except FileNotFoundError:   # no swap accounting: nothing to disable
-                pass
-            if "cpu" in self.controllers and self.cpu_mode == "quota":
-                write_file(path / "cpu.max", f"max {CPU_PERIOD_US}")            # uncapped during Init
-                group.cpu_cap = (path / "cpu.max",
-                                 f"{cpu_quota_us(memory_mb, self.cores)} {CPU_PERIOD_US}")
-            elif "cpu" in self.controllers:
-                write_file(path / "cpu.weight", str(cpu_share(memory_mb, 100, 1, 10000)))
+            group.set_limits(memory_mb)
             if "pids" in self.controllers:
                 write_file(path / "pids.max", str(max_processes))
         except BaseException:
