@@ -25,7 +25,8 @@ from aiohttp import web
 
 from lamina.api import cbor, sigv4
 from lamina.errors import LaminaError
-from lamina.observe.metrics import METRICS, NAMESPACE, Metrics, Stat
+from lamina.observe.metrics import METRICS, NAMESPACE, Metrics
+from lamina.observe.stat import Stat
 
 SERVICE = "GraniteServiceVersion20100801"
 CBOR_PREFIX = f"/service/{SERVICE}/operation/"

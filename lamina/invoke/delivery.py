@@ -144,13 +144,10 @@ class Delivery:
         req = InvokeRequest(function_name=event.function, qualifier=event.qualifier,
                             payload=event.payload, request_id=event.request_id)
         self.outcomes.attempt(event, target.name)
-        version = (self.invoker.aliases.pick_version(target.alias) if target.alias
-                   else target.version)
+        version = target.version
         try:
-            resolve = self.invoker.functions.resolve
-            config = resolve.version(target.name, version)
-            if config is None:
-                raise resolve.not_found(target.name, target.qualifier)
+            config = self.invoker.config_for(target)
+            version = config["Version"]
             resp = await self.invoker.run(target, config, req)
         except TooManyRequestsException as exc:
             if self._reserved(target.name) == 0:

@@ -126,10 +126,7 @@ class Invoker:
             raise RequestEntityTooLargeException(
                 f"Request must be smaller than {SYNC_LIMIT} bytes for the InvokeFunction operation")
         check_json(req.payload)
-        version = self.aliases.pick_version(target.alias) if target.alias else target.version
-        config = self.functions.resolve.version(target.name, version)
-        if config is None:
-            raise self.functions.resolve.not_found(target.name, version)
+        config = self.config_for(target)
         if config.get("State") == "Pending":
             raise ResourceConflictException(
                 "The operation cannot be performed at this time. The function is currently in the "
@@ -142,10 +139,17 @@ class Invoker:
             return InvokeResponse(status=202, request_id=req.request_id)
         return await self.run(target, config, req)
 
+    def config_for(self, target: Target) -> dict[str, Any]:
+        """The version one invocation of `target` runs (a weighted alias picks per call)."""
+        version = self.aliases.pick_version(target.alias) if target.alias else target.version
+        config = self.functions.resolve.version(target.name, version)
+        if config is None:
+            raise self.functions.resolve.not_found(target.name, version)
+        return config
+
     # -- the synchronous path ---------------------------------------------------------------
 
-    async def run(self, target: Target, config: dict[str, Any], req: InvokeRequest,
-                  throttle_check: bool = True) -> InvokeResponse:
+    async def run(self, target: Target, config: dict[str, Any], req: InvokeRequest) -> InvokeResponse:
         version = config["Version"]
         if req.stream is not None:
             req.stream.executed_version = version

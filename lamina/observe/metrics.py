@@ -2,7 +2,8 @@
 
 Writers call one method where a thing happens (`invoked`, `concurrency`,
 `throttled`, `record`); readers are the CloudWatch API (`lamina.api.cloudwatch`)
-and the Prometheus text at `/_lamina/metrics` (`prometheus()`).
+and the Prometheus text at `/_lamina/metrics` (`lamina.observe.prometheus`).
+Statistics per cell live in `lamina.observe.stat`.
 
 A series is `(metric, FunctionName, Resource, ExecutedVersion)` with `None` for
 an absent dimension. Two kinds of metric:
@@ -32,11 +33,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import math
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
+
+from lamina.observe.stat import Stat
 
 log = logging.getLogger("lamina.observe.metrics")
 
@@ -65,120 +67,6 @@ METRICS: dict[str, tuple[str, str]] = {
     "IteratorAge": ("Milliseconds", "sample"),
 }
 DIMENSION_NAMES = ("FunctionName", "Resource", "ExecutedVersion")
-
-# Percentiles come from log-spaced bins 4% wide: ≤2% error, one dict update per sample.
-_RATIO = 1.04
-_INV_LOG = 1.0 / math.log(_RATIO)
-_OFFSET = 4096          # bin i holds [RATIO**(i-OFFSET), RATIO**(i-OFFSET+1)); int() floors ≥ 0
-_NONPOSITIVE = -1       # the bin of values ≤ 1e-70 (zeros)
-_log = math.log
-_BATCH = 2048          # pending samples per cell before they are binned on the spot
-
-
-class Stat:
-    """Count, sum, min, max (and, for samples, a histogram) of the values in one cell.
-
-    Samples are appended to `pending` and binned later (`settle()`: by the minute tick,
-    or here once `_BATCH` are waiting), which keeps `add` at a few attribute updates.
-    Percentiles are exact while every sample is still pending, else from the bins."""
-
-    __slots__ = ("count", "total", "low", "high", "bins", "pending")
-
-    def __init__(self, binned: bool = False) -> None:
-        self.count = 0
-        self.total = 0.0
-        self.low = math.inf
-        self.high = -math.inf
-        self.bins: dict[int, int] | None = {} if binned else None
-        self.pending: list[float] | None = [] if binned else None
-
-    def add(self, value: float) -> None:
-        self.count += 1
-        self.total += value
-        if value < self.low:
-            self.low = value
-        if value > self.high:
-            self.high = value
-        pending = self.pending
-        if pending is not None:
-            pending.append(value)
-            if len(pending) >= _BATCH:
-                self.settle()
-
-    def settle(self) -> None:
-        """Move pending samples into the log-spaced bins."""
-        pending, bins = self.pending, self.bins
-        if not pending or bins is None:
-            return
-        for value in pending:
-            i = int(_log(value) * _INV_LOG + _OFFSET) if value > 1e-70 else _NONPOSITIVE
-            bins[i] = bins.get(i, 0) + 1
-        pending.clear()
-
-    def merge(self, other: Stat, bins: bool = True) -> None:
-        self.count += other.count
-        self.total += other.total
-        self.low = min(self.low, other.low)
-        self.high = max(self.high, other.high)
-        if bins and other.bins is not None:
-            if self.bins is None or self.pending is None:
-                self.bins, self.pending = {}, []
-            for i, n in other.bins.items():
-                self.bins[i] = self.bins.get(i, 0) + n
-            self.pending += other.pending or ()
-
-    def percentile(self, p: float) -> float | None:
-        """The value at or below which p% of the samples fall (bin midpoint, clamped)."""
-        if not self.count or self.bins is None:
-            return None
-        rank, seen = max(1, math.ceil(p / 100.0 * self.count)), 0
-        if rank <= 1 or rank >= self.count:     # the extremes are known exactly
-            return self.low if rank <= 1 else self.high
-        if not self.bins and self.pending:     # nothing binned yet: exact
-            return sorted(self.pending)[min(rank, len(self.pending)) - 1]
-        self.settle()
-        for i in sorted(self.bins):
-            seen += self.bins[i]
-            if seen >= rank:
-                mid = 0.0 if i == _NONPOSITIVE else _RATIO ** (i - _OFFSET + 0.5)
-                return min(self.high, max(self.low, mid))
-        return self.high
-
-    def statistic(self, name: str) -> float | None:
-        """A CloudWatch statistic: Sum, Average, Minimum, Maximum, SampleCount or pNN."""
-        if not self.count:
-            return None
-        if name == "Sum":
-            return self.total
-        if name == "Average":
-            return self.total / self.count
-        if name == "Minimum":
-            return self.low
-        if name == "Maximum":
-            return self.high
-        if name == "SampleCount":
-            return float(self.count)
-        if name[:1] == "p":
-            try:
-                p = float(name[1:])
-            except ValueError:
-                return None
-            return self.percentile(p) if 0 <= p <= 100 else None
-        return None
-
-    def dump(self) -> list[Any]:
-        self.settle()
-        return [self.count, self.total, self.low, self.high,
-                None if self.bins is None else list(self.bins.items())]
-
-    @classmethod
-    def load(cls, row: list[Any]) -> Stat:
-        s = cls()
-        s.count, s.total, s.low, s.high = int(row[0]), float(row[1]), float(row[2]), float(row[3])
-        if row[4] is not None:
-            s.bins, s.pending = {int(i): int(n) for i, n in row[4]}, []
-        return s
-
 
 class TicketView(Protocol):
     """What the registry reads from an admission ticket (lamina.invoke.admission.Ticket)."""
@@ -366,9 +254,12 @@ class Metrics:
         level = sum(v is not None for v in want)
         origin = int(start // 60) * 60
         out: dict[int, Stat] = {}
-        for minute, bucket in self._minutes.items():
+        first, stop = origin // 60, int(-(-end // 60))
+        span = range(first, stop) if stop - first < len(self._minutes) else list(self._minutes)
+        for minute in span:
+            bucket = self._minutes.get(minute)
             at = minute * 60
-            if not origin <= at < end:
+            if bucket is None or not origin <= at < end:
                 continue
             for key, stat in bucket.items():
                 if key[0] != metric:
@@ -455,7 +346,7 @@ class Metrics:
                 await asyncio.sleep(0)
 
     def snapshot(self) -> dict[str, Any]:
-        return {"version": 1, "folded_below": self._folded_below,
+        return {"version": 2, "folded_below": self._folded_below,
                 "lifetime": [[*k, s.dump()] for k, s in self._lifetime.items()],
                 "minutes": {str(m): [[*k, s.dump()] for k, s in b.items()]
                             for m, b in self._minutes.items()}}
@@ -465,6 +356,8 @@ class Metrics:
             for row in items:
                 if row[0] in METRICS:
                     yield (row[0], row[1], row[2], row[3]), Stat.load(row[4])
+        if doc.get("version") != 2:
+            raise ValueError(f"unknown metrics snapshot version {doc.get('version')!r}")
         self._folded_below = int(doc.get("folded_below", 0))
         self._lifetime = dict(rows(doc.get("lifetime", [])))
         self._minutes = {int(m): dict(rows(items)) for m, items in doc.get("minutes", {}).items()}
@@ -507,72 +400,3 @@ def _dimension_tuple(dimensions: dict[str, str]) -> tuple[str | None, str | None
             values = [dimensions[d] for d in DIMENSION_NAMES[:n]]
             return (*values, *[None] * (3 - n))  # type: ignore[return-value]
     return None
-
-
-# -- Prometheus ------------------------------------------------------------------------------
-
-def _snake(name: str) -> str:
-    return "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_")
-
-
-def _labels(pairs: list[tuple[str, str | None]]) -> str:
-    inner = ",".join(f'{k}="{_escape(v)}"' for k, v in pairs if v is not None)
-    return "{" + inner + "}" if inner else ""
-
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def prometheus(metrics: Metrics) -> str:
-    """Prometheus text format 0.0.4: lifetime counters and summaries, current gauges.
-
-    `Invocations` → `lamina_invocations_total`, `Duration` → `lamina_duration_milliseconds`
-    (`_sum`/`_count`), concurrency → `lamina_concurrent_executions` (now, not per minute).
-    Labels: function_name, resource, executed_version, at the finest level recorded."""
-    lines: list[str] = []
-    by_metric: dict[str, list[tuple[Key, Stat]]] = {}
-    for key, stat in metrics.totals().items():
-        by_metric.setdefault(key[0], []).append((key, stat))
-    for metric, (unit, kind) in METRICS.items():
-        if kind == "gauge" or metric not in by_metric:
-            continue
-        series = sorted(by_metric[metric], key=lambda ks: tuple(v or "" for v in ks[0]))
-        if kind == "sum":
-            name = f"lamina_{_snake(metric)}_total"
-            lines += [f"# HELP {name} AWS/Lambda {metric} (Sum) since the data dir was created.",
-                      f"# TYPE {name} counter"]
-            lines += [f"{name}{_series_labels(k)} {_num(s.total)}" for k, s in series]
-        else:
-            name = f"lamina_{_snake(metric)}_milliseconds"
-            lines += [f"# HELP {name} AWS/Lambda {metric} in {unit}.", f"# TYPE {name} summary"]
-            for k, s in series:
-                lines.append(f"{name}_sum{_series_labels(k)} {_num(s.total)}")
-                lines.append(f"{name}_count{_series_labels(k)} {s.count}")
-    adm = metrics.admission
-    gauges: list[tuple[str, str, list[tuple[str, float]]]] = [
-        ("ConcurrentExecutions", "", [("", float(adm.total if adm else 0))]),
-        ("ConcurrentExecutions", "function_name",
-         [(f, float(n)) for f, n in sorted(adm.running.items()) if n] if adm else []),
-        ("UnreservedConcurrentExecutions", "",
-         [("", float(adm.unreserved_running if adm else 0))]),
-    ]
-    seen: set[str] = set()
-    for metric, label, values in gauges:
-        name = f"lamina_{_snake(metric)}"
-        if name not in seen:
-            seen.add(name)
-            lines += [f"# HELP {name} AWS/Lambda {metric}: busy environments now.",
-                      f"# TYPE {name} gauge"]
-        for value_label, value in values:
-            labels = _labels([(label, value_label)]) if label else ""
-            lines.append(f"{name}{labels} {_num(value)}")
-    return "\n".join(lines) + "\n"
-
-
-def _series_labels(key: Key) -> str:
-    return _labels([("function_name", key[1]), ("resource", key[2]), ("executed_version", key[3])])
-
-
-def _num(value: float) -> str:
-    return repr(int(value)) if value == int(value) else repr(value)

@@ -13,7 +13,9 @@ from botocore.serialize import RpcV2CBORSerializer
 from lamina.api import cbor, cloudwatch
 from lamina.errors import TooManyRequestsException
 from lamina.invoke.admission import Admission, Limits
-from lamina.observe.metrics import Metrics, Stat, prometheus
+from lamina.observe.metrics import Metrics
+from lamina.observe.prometheus import prometheus
+from lamina.observe.stat import Stat
 
 T0 = 1_800_000_000 // 60 * 60          # a minute boundary
 
