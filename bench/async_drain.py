@@ -50,7 +50,7 @@ class Proc:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "lamina.cli.main", "server", "--port", str(self.port),
              "--data-dir", str(data)], cwd=ROOT, stdout=subprocess.DEVNULL,
-            stderr=open(data.parent / "server.log", "ab"))  # noqa: SIM115 - the child keeps it
+            stderr=open(data.parent / "server.log", "ab"))
         for _ in range(600):
             try:
                 socket.create_connection(("127.0.0.1", self.port), 0.1).close()

@@ -51,7 +51,7 @@ class FunctionRef:
     is_arn: bool = False
 
     @staticmethod
-    def parse(value: str) -> "FunctionRef":
+    def parse(value: str) -> FunctionRef:
         """Split a value that already passed the model's pattern check."""
         m = _FUNCTION_REF.fullmatch(value)
         if not m:
@@ -95,7 +95,7 @@ class LayerVersionRef:
     version: int | None
 
     @staticmethod
-    def parse(value: str) -> "LayerVersionRef | None":
+    def parse(value: str) -> LayerVersionRef | None:
         m = _LAYER_VERSION_ARN.fullmatch(value)
         if not m:
             return None
@@ -108,4 +108,5 @@ def parse_resource_arn(value: str) -> dict[str, str] | None:
     parts = value.split(":", 5)
     if len(parts) != 6 or parts[0] != "arn":
         return None
-    return dict(zip(("arn", "partition", "service", "region", "account", "resource"), parts))
+    return dict(zip(("arn", "partition", "service", "region", "account", "resource"), parts,
+                    strict=True))

@@ -117,19 +117,3 @@ class AccessDeniedException(LaminaError):
     code = "AccessDeniedException"
     status = 403
     message_field = "Message"
-
-
-class SignatureError(LaminaError):
-    """SigV4 failures: AWS answers these with 403 and a bare `message`."""
-
-    status = 403
-    message_field = "message"
-    has_type = False
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self._code = code
-
-    @property  # type: ignore[override]
-    def code(self) -> str:  # noqa: D401
-        return self._code

@@ -37,7 +37,7 @@ class Server:
         self.env = {**os.environ, **(env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> "Server":
+    def start(self) -> Server:
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "lamina.cli.main", "server", "--port", str(self.port),
@@ -122,5 +122,5 @@ def create_function(lambda_client):  # type: ignore[no-untyped-def]
     for name in created:
         try:
             lambda_client.delete_function(FunctionName=name)
-        except Exception:  # noqa: BLE001 - best-effort cleanup
+        except Exception:
             pass

@@ -17,13 +17,12 @@ from typing import Any
 
 from aiohttp import web
 
-from lamina.api import cloudwatch, function_urls
+from lamina.api import cloudwatch, function_urls, sigv4, sts
 from lamina.api import logs as logs_api
-from lamina.api import sigv4, sts
-from lamina.model import Operation, ServiceModel, load
 from lamina.api.protocol import decode, encode
 from lamina.api.validation import Validator
 from lamina.errors import LaminaError, ServiceException
+from lamina.model import Operation, ServiceModel, load
 from lamina.settings import Settings
 
 log = logging.getLogger("lamina.api")
@@ -124,7 +123,7 @@ def build_app(settings: Settings, services: Any,
             return response
         except LaminaError as err:
             return error_response(err, request_id)
-        except Exception:  # noqa: BLE001 - the wire gets a ServiceException, the log the trace
+        except Exception:
             log.exception("internal error in request %s", request_id)
             return error_response(ServiceException("An internal error occurred."), request_id)
 

@@ -57,7 +57,7 @@ def handle(store: LogStore, action: str, params: dict[str, Any]) -> dict[str, An
         start, end = params.get("startTime", 0), params.get("endTime", 1 << 62)
         pattern = params.get("filterPattern", "").strip('"')
         names = params.get("logStreamNames")
-        events = []
+        events: list[dict[str, Any]] = []
         for stream, _ in store.streams(group):
             if names and stream not in names:
                 continue

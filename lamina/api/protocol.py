@@ -16,8 +16,8 @@ from urllib.parse import unquote
 
 from multidict import MultiMapping
 
-from lamina.model import Operation, ServiceModel
 from lamina.errors import InvalidRequestContentException, ValidationException
+from lamina.model import Operation, ServiceModel
 
 
 @dataclass

@@ -147,10 +147,10 @@ def verify(method: str, raw_path: str, raw_query: str, headers: Mapping[str, str
         raise UnrecognizedClientException("The security token included in the request is invalid.")
     amz_date = headers.get("x-amz-date", "")
     try:
-        when = dt.datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.timezone.utc)
+        when = dt.datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC)
     except ValueError:
         raise IncompleteSignatureException("Date must be in ISO-8601 'basic format'.") from None
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     if abs(now - when) > MAX_SKEW:
         raise InvalidSignatureException(
             f"Signature expired: {amz_date} is now earlier than "

@@ -8,8 +8,7 @@ from typing import Any
 from lamina.arns import LATEST
 from lamina.control.functions import Functions, stale
 from lamina.control.resolve import ALIAS, alias_key, new_revision, public
-from lamina.errors import (InvalidParameterValueException, ResourceConflictException,
-                           ResourceNotFoundException)
+from lamina.errors import InvalidParameterValueException, ResourceConflictException, ResourceNotFoundException
 from lamina.store.base import Doc
 
 
@@ -88,7 +87,7 @@ class Aliases:
                 raise ResourceNotFoundException(f"Alias not found: {self.arns.function(name, alias)}")
             stale(p.get("RevisionId"), doc["RevisionId"])
             old = dict(doc)
-            version = p.get("FunctionVersion", doc["FunctionVersion"])
+            version = str(p.get("FunctionVersion") or doc["FunctionVersion"])
             if "FunctionVersion" in p:
                 self._check_version(name, version)
             routing = p.get("RoutingConfig", doc.get("RoutingConfig")

@@ -220,10 +220,10 @@ class Functions:
     async def activate(self, name: str) -> None:
         """Finish Pending/InProgress work: unpack the code, then mark the versions ready."""
         try:
-            for key, doc in self.store.scan(VERSION, f"{name}/"):
+            for _, doc in self.store.scan(VERSION, f"{name}/"):
                 if doc.get("_code"):
                     await asyncio.to_thread(self.code.ensure, doc["_code"])
-        except Exception:  # noqa: BLE001 - a broken package fails the function, not the server
+        except Exception:
             log.exception("unpacking the code of %s failed", name)
             self._finish(name, failed=True)
             return
@@ -273,7 +273,7 @@ class Functions:
 
     def list_all(self, all_versions: bool) -> list[Doc]:
         out = []
-        for key, doc in self.store.scan(VERSION):
+        for _, doc in self.store.scan(VERSION):
             if doc["Version"] != LATEST and not all_versions:
                 continue
             entry = {k: v for k, v in public(doc).items() if k not in _LIST_OMITS}

@@ -29,9 +29,14 @@ from typing import Any
 from lamina.arns import Arns, LayerVersionRef
 from lamina.control.code import UNZIPPED_LIMIT, CodeCache, Package, store_package
 from lamina.control.resolve import new_revision, public, timestamp
-from lamina.errors import (AccessDeniedException, InvalidParameterValueException,
-                           PreconditionFailedException, ResourceConflictException,
-                           ResourceNotFoundException, ServiceException)
+from lamina.errors import (
+    AccessDeniedException,
+    InvalidParameterValueException,
+    PreconditionFailedException,
+    ResourceConflictException,
+    ResourceNotFoundException,
+    ServiceException,
+)
 from lamina.store.base import BlobStore, Doc, MetadataStore
 
 log = logging.getLogger("lamina.layers")

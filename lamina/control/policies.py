@@ -24,9 +24,13 @@ from typing import Any
 from lamina.arns import LATEST
 from lamina.control.functions import Functions
 from lamina.control.resolve import FUNCTION, new_revision
-from lamina.errors import (InvalidParameterValueException, PolicyLengthExceededException,
-                           PreconditionFailedException, ResourceConflictException,
-                           ResourceNotFoundException)
+from lamina.errors import (
+    InvalidParameterValueException,
+    PolicyLengthExceededException,
+    PreconditionFailedException,
+    ResourceConflictException,
+    ResourceNotFoundException,
+)
 from lamina.store.base import Doc
 
 POLICY = "policy"

@@ -26,7 +26,7 @@ def new_revision() -> str:
 
 def timestamp() -> str:
     """Lambda's LastModified format: 2025-11-25T02:26:54.123+0000."""
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}+0000"
 
 

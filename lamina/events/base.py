@@ -59,7 +59,7 @@ async def blocking(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     def work() -> None:
         try:
             value, error = fn(*args, **kwargs), None
-        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting task
+        except BaseException as exc:
             value, error = None, exc
         try:
             loop.call_soon_threadsafe(settle, value, error)

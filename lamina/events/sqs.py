@@ -57,7 +57,7 @@ class SqsPoller(Poller):
             try:
                 answer = await blocking(self.sqs.get_queue_url, **kwargs)
                 return str(answer["QueueUrl"])
-            except Exception as exc:  # noqa: BLE001 - the queue may appear later
+            except Exception as exc:
                 log.warning("mapping %s: queue %s not reachable: %s", self.uuid, self.arn, exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)
@@ -67,7 +67,7 @@ class SqsPoller(Poller):
         while True:
             try:
                 messages = await self._collect()
-            except Exception as exc:  # noqa: BLE001 - endpoint trouble: back off, go on
+            except Exception as exc:
                 log.warning("mapping %s: ReceiveMessage failed: %s", self.uuid, exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)
@@ -118,7 +118,7 @@ class SqsPoller(Poller):
         for chunk in _chunks(entries, 10):
             try:
                 self.sqs.change_message_visibility_batch(QueueUrl=self.url, Entries=chunk)
-            except Exception as exc:  # noqa: BLE001 - they reappear after the timeout anyway
+            except Exception as exc:
                 log.info("mapping %s: releasing messages failed: %s", self.uuid, exc)
 
     # -- processing -------------------------------------------------------------------------

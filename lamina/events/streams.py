@@ -95,7 +95,7 @@ class StreamPoller(Poller):
                 try:
                     shards = await self.shards()
                     delay = 1.0
-                except Exception as exc:  # noqa: BLE001 - stream missing or endpoint down
+                except Exception as exc:
                     log.warning("mapping %s: listing shards of %s failed: %s", self.uuid,
                                 self.arn, exc)
                     await asyncio.sleep(delay)
@@ -115,7 +115,7 @@ class StreamPoller(Poller):
             target = self.ctx.invoker.target(self.mapping["FunctionArn"], None)
             config = self.ctx.invoker.functions.resolve.version(target.name, target.version)
             return (config or {}).get("Role")
-        except Exception:  # noqa: BLE001 - only decorates the event
+        except Exception:
             return None
 
     async def _shard(self, shard: Shard, parent: asyncio.Task[None] | None) -> None:
@@ -192,7 +192,7 @@ class StreamPoller(Poller):
         try:
             await blocking(self._send, target, json.dumps(record))
             self.ctx.stats.on_failure_sent[self.function] += 1
-        except Exception as exc:  # noqa: BLE001 - counted and logged; the shard moves on
+        except Exception as exc:
             self.ctx.stats.on_failure_errors[self.function] += 1
             log.warning("mapping %s: on-failure delivery to %s failed: %s", self.uuid, target, exc)
 
@@ -235,7 +235,7 @@ class _ShardReader:
             try:
                 batch = await self._next_batch()
                 delay = 1.0
-            except Exception as exc:  # noqa: BLE001 - expired iterator, endpoint down …
+            except Exception as exc:
                 log.warning("mapping %s: reading %s failed: %s", self.p.uuid, self.shard, exc)
                 self.iterator, self.buffer = None, []    # reopen from the checkpoint
                 await asyncio.sleep(delay)

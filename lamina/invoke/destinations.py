@@ -190,7 +190,7 @@ class Destinations:
         name = _name(event.function)
         try:
             await self._deliver(destination, record, success)
-        except Exception as exc:  # noqa: BLE001 - any failure to deliver is counted, not raised
+        except Exception as exc:
             self.destination_delivery_failures[name] += 1
             self.invoker.metrics.record("DestinationDeliveryFailures", name)
             log.warning("async event %s of %s: delivery to %s failed: %s",
@@ -282,7 +282,7 @@ class Destinations:
                 await self._blocking(self._sns_publish, target, body, attributes)
             else:
                 raise ValueError(f"unsupported dead-letter target {target}")
-        except Exception as exc:  # noqa: BLE001 - a failed DLQ send drops the event, counted
+        except Exception as exc:
             self.dead_letter_errors[_name(event.function)] += 1
             self.invoker.metrics.record("DeadLetterErrors", _name(event.function))
             log.warning("async event %s: dead-letter send to %s failed: %s",

@@ -183,7 +183,7 @@ class AsyncQueue:
             free = self.workers - len(self._running)
             try:
                 batch = self.store.claim(free) if free > 0 else []
-            except Exception:  # noqa: BLE001 - a shared store (PostgreSQL) may be away briefly
+            except Exception:
                 log.exception("claiming queued events failed; trying again in 1 s")
                 await asyncio.sleep(1.0)
                 continue
@@ -195,7 +195,7 @@ class AsyncQueue:
                 continue
             try:
                 due = self.store.next_due()
-            except Exception:  # noqa: BLE001 - as above; poll again in 1 s
+            except Exception:
                 due = None
             wait = 1.0 if due is None else max(0.0, min(1.0, due - time.time()))
             self._wake.clear()

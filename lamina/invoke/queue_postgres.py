@@ -193,5 +193,5 @@ class PostgresEventStore:
                 if reaped:
                     log.warning("re-queued %d events whose replica stopped renewing its lease",
                                 reaped)
-            except Exception:  # noqa: BLE001 - keep beating; the next beat may reach the database
+            except Exception:
                 log.exception("renewing event leases failed")

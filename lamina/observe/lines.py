@@ -27,8 +27,8 @@ def report_line(request_id: str, duration_ms: float, memory_mb: int, max_used_mb
 
 
 def timeout_line(request_id: str, timeout_s: float) -> str:
-    now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + \
-        f"{dt.datetime.now(dt.timezone.utc).microsecond // 1000:03d}Z"
+    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.") + \
+        f"{dt.datetime.now(dt.UTC).microsecond // 1000:03d}Z"
     return f"{now} {request_id} Task timed out after {timeout_s:.2f} seconds"
 
 

@@ -27,7 +27,7 @@ class LogEvent:
 
 def stream_name(version: str) -> str:
     """AWS's `YYYY/MM/DD/[<version>]<32 hex>`."""
-    today = dt.datetime.now(dt.timezone.utc).strftime("%Y/%m/%d")
+    today = dt.datetime.now(dt.UTC).strftime("%Y/%m/%d")
     return f"{today}/[{version}]{secrets.token_hex(16)}"
 
 

@@ -104,7 +104,7 @@ class Extensions:
                 return False
             try:
                 await asyncio.wait_for(self.changed.wait(), remaining)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 return self.all_waiting()
         return True
 

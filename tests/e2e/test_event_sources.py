@@ -93,7 +93,7 @@ class Moto:
     def __init__(self, log: Path) -> None:
         self.port = free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
-        self._log = open(log, "ab")  # noqa: SIM115 - closed in stop()
+        self._log = open(log, "ab")
         self.proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-p", str(self.port)],
                                      stdout=self._log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30
@@ -101,7 +101,7 @@ class Moto:
             try:
                 self.client("sqs").list_queues()
                 return
-            except Exception:  # noqa: BLE001 - not up yet
+            except Exception:
                 time.sleep(0.1)
         raise RuntimeError("moto_server did not start")
 

@@ -357,7 +357,7 @@ def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 try:
                     _aws(url, "s3").list_buckets()
                     break
-                except Exception:  # noqa: BLE001 - not up yet
+                except Exception:
                     if proc.poll() is not None or time.monotonic() > deadline:
                         pytest.fail("moto_server did not start (is moto[server] installed?)")
                     time.sleep(0.1)

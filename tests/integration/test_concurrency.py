@@ -252,7 +252,7 @@ class SettingsServer(Server):
                 "from lamina.settings import Settings; "
                 f"asyncio.run(serve(Settings(port={self.port}, data_dir=Path(sys.argv[1]), "
                 f"**{self.settings!r})))")
-        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed by stop()
+        self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen([sys.executable, "-c", code, str(self.data_dir)],
                                      stdout=self._log, stderr=subprocess.STDOUT, env=self.env)
         deadline = time.monotonic() + 30

@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from tests.conftest import make_zip  # noqa: F401 - fixture helpers live there
+from tests.conftest import make_zip
 
 
 def name(prefix: str) -> str:

@@ -93,7 +93,7 @@ def test_handler_error_shape(api: RuntimeApi, run: Any) -> None:
     assert out.headers["Lambda-Runtime-Function-Error-Type"] == "ValidationError"
     # The process survives a handler error; the log line has AWS's layout.
     assert api.invoke({}).kind == "error"
-    line = next(l for l in proc.wait_log("Invoke Error").splitlines() if "Invoke Error" in l)
+    line = next(line for line in proc.wait_log("Invoke Error").splitlines() if "Invoke Error" in line)
     _ts, rid, level, rest = line.split("\t", 3)
     assert rid == out.request_id
     assert level == "ERROR" and rest.startswith("Invoke Error \t{")
@@ -346,10 +346,10 @@ def test_console_text_format(api: RuntimeApi, run: Any) -> None:
     rid = api.invoke({}).request_id
     output = proc.wait_log("\tDEBUG\td")
     # split("\n"), not splitlines(): "\r" inside a record must not split it.
-    lines = [l.split("\t") for l in output.split("\n") if l.count("\t") >= 3]
+    lines = [line.split("\t") for line in output.split("\n") if line.count("\t") >= 3]
     assert lines[0][1:] == ["undefined", "INFO", "at init"]
     assert time.strptime(lines[0][0], "%Y-%m-%dT%H:%M:%S.%f" + "Z")
-    got = [(l[1], l[2], l[3]) for l in lines[1:]]
+    got = [(line[1], line[2], line[3]) for line in lines[1:]]
     assert got == [
         (rid, "INFO", "hello world { a: 1 }"),
         (rid, "INFO", "two\rlines"),
@@ -370,7 +370,7 @@ def test_console_json_format_and_level(api: RuntimeApi, run: Any) -> None:
                AWS_LAMBDA_LOG_FORMAT="JSON", AWS_LAMBDA_LOG_LEVEL="INFO")
     rid = api.invoke({}).request_id
     output = proc.wait_log('"level":"ERROR"')
-    records = [json.loads(l) for l in output.splitlines() if l.startswith("{")]
+    records = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
     assert [r["level"] for r in records] == ["INFO", "ERROR"]
     assert records[0]["message"] == {"k": "v"} and records[0]["requestId"] == rid
     assert records[1]["message"].startswith("bad Error: x")

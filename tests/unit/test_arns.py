@@ -3,8 +3,8 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lamina.model import load
 from lamina.arns import Arns, FunctionRef, LayerVersionRef, is_version
+from lamina.model import load
 
 NAME = st.from_regex(r"[a-zA-Z0-9_-]{1,64}", fullmatch=True)
 QUALIFIER = st.one_of(st.none(), st.just("$LATEST"), st.from_regex(r"[0-9]{1,5}", fullmatch=True),

@@ -1,7 +1,7 @@
+import pytest
+
 from lamina.api.app import Router, UnknownOperationException
 from lamina.model import load
-
-import pytest
 
 ROUTER = Router(load())
 

@@ -60,7 +60,7 @@ def test_clock_skew_is_rejected():
     prepared, path, query = signed("GET", "http://127.0.0.1:9/2015-03-31/functions")
     headers = {k.lower(): v for k, v in prepared.headers.items()}
     headers["host"] = "127.0.0.1:9"
-    later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
     with pytest.raises(sigv4.InvalidSignatureException):
         sigv4.verify("GET", path, query, headers, b"", CREDS, now=later)
 

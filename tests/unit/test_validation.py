@@ -1,9 +1,9 @@
 import pytest
 
-from lamina.model import load
 from lamina.api.validation import Validator
-from lamina.model.messages import render, summary, violation
 from lamina.errors import ValidationException
+from lamina.model import load
+from lamina.model.messages import render, summary, violation
 
 V = Validator(load())
 

@@ -6,8 +6,8 @@ import asyncio
 from typing import Any
 
 from lamina.api.app import Call, operation
-from lamina.model.messages import validation_error
 from lamina.control.paging import page
+from lamina.model.messages import validation_error
 
 
 def _version(p: dict[str, Any]) -> int:

@@ -267,17 +267,23 @@ def standby() -> Runtime:
 
     The process starts with a generic environment and an empty /var/task, asks for
     work as usual, and its first event (`Lamina-Specialize: 1`) carries the function's
-    whole environment, {"env": {...}}; by then the platform has put the code in
-    /var/task. The environment replaces ours, then `configure()` runs as in a normal
-    start; the event itself gets no answer (the next /next means "Init is done").
+    whole environment and the names of the generic variables, {"env": {...},
+    "standby": [...]}; by then the platform has put the code in /var/task. The
+    generic variables give way to the function's; what the sandbox or the
+    interpreter added at start-up (PWD, a coerced LC_CTYPE) stays, as in a normal
+    start. Then `configure()` runs as usual; the event itself gets no answer (the
+    next /next means "Init is done").
     """
     api = _client()
     invoke = api.next()
     if invoke.headers.get(SPECIALIZE) != "1":
         sys.exit("lamina: a standby runtime got an event before its function")
-    env = json.loads(invoke.body)["env"]
+    message = json.loads(invoke.body)
+    generic = set(message["standby"])
+    added = {k: v for k, v in os.environ.items() if k not in generic}
     os.environ.clear()
-    os.environ.update(env)
+    os.environ.update(message["env"])
+    os.environ.update(added)
     return configure(api)
 
 
