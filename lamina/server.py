@@ -40,7 +40,8 @@ from lamina.invoke.provisioning import Provisioner
 from lamina.invoke.queue import AsyncQueue, EventStorage, EventStore
 from lamina.invoke.service import Invoker
 from lamina.observe.logs import LogStore
-from lamina.observe.metrics import Metrics, prometheus
+from lamina.observe.metrics import Metrics
+from lamina.observe.prometheus import prometheus
 from lamina.pool.pool import Pool
 from lamina.runtime_api.server import RuntimeApiServer
 from lamina.runtimes.base import LaunchContext, LaunchError

@@ -14,7 +14,8 @@ Assigning a slot to a function (`specialize`) is what a cold start becomes:
    private, nothing propagates into a running sandbox.)
 2. set the cgroup limits of the function's MemorySize (CPU capped once Init is over);
 3. send the runtime one event marked `Lamina-Specialize: 1` whose body holds the
-   function's whole environment. The bootstrap takes it on, configures itself as a
+   function's whole environment (and the names of the generic variables it
+   replaces). The bootstrap takes it on, configures itself as a
    normal start does, imports the handler (init errors go to /init/error as usual)
    and asks for the next event: Init is done. Init Duration counts from step 1.
 
@@ -28,15 +29,18 @@ a slot from a fresh start but for /proc/self/environ, which still shows the
 generic environment the process started with.
 
 Slots are kept, `slots` of them, for every Python runtime id that cold-started
-within the keep-alive (or that is always wanted: `keep()`), refilled in the
-background one at a time with the CPU left over by everything else (cgroup
-standby share), and recycled after the keep-alive. They are not environments of
-any function, so they count for nothing in concurrency accounting.
+within the keep-alive (or that is always wanted: `keep()`), and recycled after the
+keep-alive. They are refilled in the background one at a time, once the
+invocations that took slots are over (or a second has passed), with the CPU left
+over by everything else (cgroup standby share). They are not environments of any
+function, so they count for nothing in concurrency accounting. Server-side only,
+and only with an isolating backend (bwrap): `process` has no /var/task to bind.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import json
 import logging
@@ -52,7 +56,7 @@ from typing import Any
 
 from lamina.observe.logs import LogStore, stream_name
 from lamina.pool.blueprint import standby_env, startup_differences
-from lamina.pool.environment import Blueprint, Environment
+from lamina.pool.environment import Blueprint, Environment, State
 from lamina.runtime_api.channel import Invocation
 from lamina.runtime_api.server import RuntimeApiServer
 from lamina.runtimes.base import Launch
@@ -65,7 +69,19 @@ MAX_MEMORY_MB = 10240          # Lambda's largest MemorySize: a slot's cap until
 TMP_MB = 512                   # the default EphemeralStorage, the only one a slot has
 STANDBY_TIMEOUT_S = 60.0       # a standby start runs on left-over CPU: allow it time
 FAILURE_BACKOFF_S = 30.0       # after a slot failed to start, leave that runtime id alone
-STANDBY_LOG_GROUP = "/aws/lambda/lamina-prewarm"   # a standby runtime prints nothing
+# A refill waits until the invocations that took slots are over (starting a sandbox
+# costs the server's event loop a few ms, too), polling every REFILL_POLL_S, but never
+# longer than REFILL_WAIT_MAX_S, so that long invocations and bursts still get slots.
+REFILL_POLL_S = 0.01
+REFILL_WAIT_MAX_S = 1.0
+CLOSE_WAIT_S = 5.0             # close() lets a slot that is starting finish for this long
+
+
+class _StandbyLog:
+    """A slot's log before assignment: the server's debug log, never a log group."""
+
+    def put(self, group: str, stream: str, message: str, timestamp_ms: int | None = None) -> None:
+        log.debug("pre-warmed runtime: %s", message)
 
 
 class _StandbyStarts(SandboxBackend):
@@ -106,6 +122,10 @@ class Prewarmer:
         self._failed: dict[str, float] = {}                    # runtime id -> retry after
         self._eligible: dict[str, bool] = {}                   # blueprint key -> verdict
         self._refill: asyncio.Task[None] | None = None
+        self._specializing = 0                                 # assignments in flight
+        self._quiet = asyncio.Event()                          # set while there are none
+        self._quiet.set()
+        self._taken: list[Environment] = []     # slots whose first invocation may still run
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
 
@@ -161,6 +181,7 @@ class Prewarmer:
             elif env.bp.launch == bp.launch:
                 found = env
                 idle.remove(env)
+                self._taken.append(env)
                 break
         self._kick()
         return found
@@ -173,7 +194,16 @@ class Prewarmer:
         function (nothing was sent to the runtime); the caller destroys it and starts
         the function normally.
         """
-        started = time.perf_counter()
+        self._specializing += 1
+        self._quiet.clear()
+        try:
+            return await self._specialize(env, bp, time.perf_counter())
+        finally:
+            self._specializing -= 1
+            if not self._specializing:
+                self._quiet.set()
+
+    async def _specialize(self, env: Environment, bp: Blueprint, started: float) -> float | None:
         assert env.sandbox is not None and env.channel is not None
         stream = stream_name(bp.version)
         spec: SandboxSpec = bp.spec_for(env.api_addr, stream, env.id, env.tmp, -1,
@@ -186,7 +216,8 @@ class Prewarmer:
             log.warning("pre-warmed environment %s cannot take %s: %s", env.id,
                         bp.function_name, exc)
             return None
-        env.bp, env.backend, env.stream = bp, self.backend, stream
+        generic = list(standby_env(env.bp.launch, env.api_addr))
+        env.bp, env.backend, env.logs, env.stream = bp, self.backend, self.logs, stream
         env.forget_init_output()
         channel = env.channel
         channel.function_name, channel.function_version = bp.function_name, bp.version
@@ -194,7 +225,7 @@ class Prewarmer:
         channel.ready.clear()                  # set again by the runtime's next /next
         channel.submit(Invocation(
             request_id=f"lamina-specialize-{uuid.uuid4()}",
-            payload=json.dumps({"env": spec.env}).encode(),
+            payload=json.dumps({"env": spec.env, "standby": generic}).encode(),
             deadline_ms=int((time.time() + bp.timeout_s) * 1000),
             invoked_function_arn="", specialize=True))
         channel.current = channel.result = None   # it gets no /response: refuse one
@@ -217,9 +248,6 @@ class Prewarmer:
         self._wanted[runtime] = (time.monotonic(), launch)
         self._kick()
 
-    def idle(self, runtime: str) -> int:
-        return len(self._idle.get(runtime, ()))
-
     def _missing(self) -> tuple[str, Launch] | None:
         """A runtime id that wants another slot now, with its launch."""
         now = time.monotonic()
@@ -237,28 +265,49 @@ class Prewarmer:
             self._refill = asyncio.get_running_loop().create_task(self._fill())
 
     async def _fill(self) -> None:
-        # One slot starts at a time: at most one interpreter start competes for the CPU.
-        while not self._closed and (missing := self._missing()) is not None:
+        # One slot at a time, and not while a cold start that took a slot is in flight.
+        while not self._closed and self._missing() is not None:
+            await self._settled()
+            missing = None if self._closed else self._missing()
+            if missing is None:
+                continue
             try:
                 await self._start_slot(*missing)
             except Exception:  # noqa: BLE001 - a broken runtime must not stop the others
                 log.exception("starting a pre-warmed %s environment failed", missing[0])
                 self._failed[missing[0]] = time.monotonic() + FAILURE_BACKOFF_S
 
+    async def _settled(self) -> None:
+        """Wait until no slot is being assigned and the invocations that took slots are
+        over (at most REFILL_WAIT_MAX_S)."""
+        give_up = time.monotonic() + REFILL_WAIT_MAX_S
+        while (now := time.monotonic()) < give_up and not self._closed:
+            self._taken = [env for env in self._taken if env.state == State.BUSY]
+            if not self._quiet.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._quiet.wait(), give_up - now)
+            elif self._taken:
+                await asyncio.sleep(REFILL_POLL_S)
+            else:
+                return
+        self._taken.clear()
+
     async def _start_slot(self, runtime: str, launch: Launch) -> None:
         env = Environment(self._blueprint(runtime, launch), _StandbyStarts(self.backend),
-                          self.runtime_api, self.logs, self.root)
+                          self.runtime_api, _StandbyLog(), self.root)  # type: ignore[arg-type]
         for name in ("task", "opt"):
             (env.root / name).mkdir(parents=True)
             os.chmod(env.root / name, 0o755)
         self._starting[runtime] = env
         try:
             await env.init()
+        except asyncio.CancelledError:
+            raise                    # by close(), which destroys what is in _starting
         except BaseException:
-            await asyncio.shield(env.destroy())
-            raise
-        finally:
             self._starting.pop(runtime, None)
+            await env.destroy()
+            raise
+        self._starting.pop(runtime, None)
         if env.init_error is not None or self._closed:
             if env.init_error is not None:
                 log.warning("a pre-warmed %s environment failed to start: %s", runtime,
@@ -282,7 +331,7 @@ class Prewarmer:
 
         return Blueprint(key=f"lamina-prewarm/{runtime}", function_name="", version="$LATEST",
                          memory_mb=MAX_MEMORY_MB, timeout_s=STANDBY_TIMEOUT_S, tmp_mb=TMP_MB,
-                         log_group=STANDBY_LOG_GROUP, spec_for=spec_for, runtime=runtime,
+                         log_group="", spec_for=spec_for, runtime=runtime,   # see _StandbyLog
                          launch=launch)
 
     async def reap(self) -> None:
@@ -306,8 +355,12 @@ class Prewarmer:
     async def close(self) -> None:
         """Destroy every slot (the server is stopping)."""
         self._closed = True
-        if self._refill is not None:
-            self._refill.cancel()
+        if self._refill is not None and not self._refill.done():
+            # Let a slot that is starting finish (it is then destroyed at once): a start
+            # cancelled half-way leaves its teardown to a loop that is about to close.
+            done, _ = await asyncio.wait({self._refill}, timeout=CLOSE_WAIT_S)
+            if not done:
+                self._refill.cancel()
             await asyncio.gather(self._refill, return_exceptions=True)
         victims = [env for idle in self._idle.values() for env in idle]
         victims += list(self._starting.values())

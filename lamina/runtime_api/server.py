@@ -177,6 +177,8 @@ class RuntimeApiServer:
         server = self._runner.server
         if type(server) is web.Server:        # exactly aiohttp's own class, not a subclass
             server.__class__ = _TappedServer
+        else:
+            log.warning("aiohttp changed: streamed responses' error trailers will be missed")
 
     async def close(self) -> None:
         if self._runner is not None:
@@ -308,6 +310,8 @@ class RuntimeApiServer:
             async for chunk in request.content.iter_any():
                 size += len(chunk)
                 if size > limit:
+                    if stream is not None:          # the client gets exactly `limit` bytes
+                        await stream.put(chunk[:len(chunk) - (size - limit)])
                     return self._too_large(channel, rid, limit, streamed=stream is not None)
                 if stream is not None:
                     await stream.put(chunk)
