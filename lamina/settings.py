@@ -20,7 +20,7 @@ class Settings:
     keep_alive_s: float = 300.0      # idle environments are reaped after this
     # Pre-warmed Python runtimes per runtime id (lamina.pool.prewarm); 0 = off. Kept for the
     # ids that cold-started within keep_alive_s, and always for those in prewarm_runtimes.
-    prewarm: int = 0
+    prewarm: int = 2
     prewarm_runtimes: tuple[str, ...] = ()
     init_timeout_s: float = 10.0     # AWS's on-demand Init limit
     # runtime id -> interpreter path overrides (python3.12 -> /usr/bin/python3.12 ...)

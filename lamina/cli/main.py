@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds an idle environment is kept warm (default 300)")
     server.add_argument("--prewarm", type=int, default=None, metavar="N",
                         help="pre-warmed Python runtimes kept per recently used Python runtime "
-                             "id, for faster cold starts (default 0; env LAMINA_PREWARM)")
+                             "id, for faster cold starts (default 2, 0 turns it off; env LAMINA_PREWARM)")
     server.add_argument("--account-concurrency", type=int, default=None,
                         help="account concurrency limit (default 1000; env LAMINA_ACCOUNT_CONCURRENCY)")
     server.add_argument("--scaling-per-10s", type=int, default=None,

@@ -66,6 +66,15 @@ def client(prewarm_server: Server):  # type: ignore[no-untyped-def]
     return prewarm_server.client()
 
 
+@pytest.fixture(scope="module")
+def plain_client(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """A server without pre-warming (the default has it on), for plain cold starts."""
+    srv = Server(tmp_path_factory.mktemp("plain") / "data", "--prewarm", "0",
+                 "--keep-alive", "60").start()
+    yield srv.client()
+    srv.stop()
+
+
 def create(client, files: dict[str, str], **kw: object) -> str:  # type: ignore[no-untyped-def]
     fn = f"pw-{uuid.uuid4().hex[:8]}"
     kw.setdefault("Runtime", "python3.12")
@@ -99,7 +108,7 @@ def comparable(body: dict) -> dict:
     return body
 
 
-def test_cold_start_takes_a_slot_and_is_exactly_the_function(client, lambda_client):  # type: ignore[no-untyped-def]
+def test_cold_start_takes_a_slot_and_is_exactly_the_function(client, plain_client):  # type: ignore[no-untyped-def]
     kw = {"MemorySize": 256, "Environment": {"Variables": {"GREETING": "hi", "PATH": "/custom:/usr/bin"}}}
     settle()
     fn = create(client, FILES, **kw)
@@ -111,8 +120,8 @@ def test_cold_start_takes_a_slot_and_is_exactly_the_function(client, lambda_clie
     assert "printed while the handler module was imported" in log     # Init's output
 
     # The same function on a server without pre-warming: a plain cold start.
-    plain = create(lambda_client, FILES, **kw)
-    _, plain_body, plain_log = invoke(lambda_client, plain)
+    plain = create(plain_client, FILES, **kw)
+    _, plain_body, plain_log = invoke(plain_client, plain)
     assert not plain_body["standby"]
     print(f"\nInit Duration: pre-warmed slot {warm_init:.1f} ms, "
           f"normal cold start {init_ms(plain_log):.1f} ms")
@@ -162,11 +171,11 @@ def test_two_functions_get_different_slots(client):  # type: ignore[no-untyped-d
     ({"other.py": "X = 1\n"}, "Runtime.ImportModuleError"),
     ({"handler.py": "def handler(:\n"}, "Runtime.UserCodeSyntaxError"),
 ])
-def test_init_errors_surface_as_without_prewarm(client, lambda_client, files, error_type):  # type: ignore[no-untyped-def]
+def test_init_errors_surface_as_without_prewarm(client, plain_client, files, error_type):  # type: ignore[no-untyped-def]
     settle()
-    fn, plain = create(client, files), create(lambda_client, files)
+    fn, plain = create(client, files), create(plain_client, files)
     resp, body, log = invoke(client, fn)
-    _, plain_body, _ = invoke(lambda_client, plain)
+    _, plain_body, _ = invoke(plain_client, plain)
     assert resp.get("FunctionError") == "Unhandled"
     assert body["errorType"] == error_type and body == plain_body
     assert init_ms(log) is not None, log
