@@ -32,9 +32,9 @@ from lamina.control.policies import Policies
 from lamina.control.resolve import FUNCTION, VERSION
 from lamina.control.s3code import S3CodeFetcher
 from lamina.control.urls import Urls
+from lamina.events.base import EventSources
 from lamina.invoke.admission import Admission, Limits
 from lamina.invoke.delivery import Delivery
-from lamina.events.base import EventSources
 from lamina.invoke.destinations import Destinations
 from lamina.invoke.provisioning import Provisioner
 from lamina.invoke.queue import AsyncQueue, EventStorage, EventStore
@@ -176,7 +176,8 @@ class Services:
             except LaunchError as exc:
                 log.warning("cannot pre-warm %s: %s", runtime_id, exc.message)
                 continue
-            self.pool.prewarm.keep(runtime_id, launch)
+            if self.pool.prewarm is not None:
+                self.pool.prewarm.keep(runtime_id, launch)
 
     async def _warm_runtimes(self) -> None:
         """Build the compiled runtimes (Java, .NET) now rather than on a first cold start."""
@@ -189,7 +190,7 @@ class Services:
             if warm is not None:
                 try:
                     await asyncio.to_thread(warm)
-                except Exception:  # noqa: BLE001 - the first launch will report the problem
+                except Exception:
                     log.exception("preparing the %s runtime failed", runtime_id)
 
     async def close(self) -> None:

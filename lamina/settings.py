@@ -47,7 +47,7 @@ class Settings:
         return self.aws_endpoint_overrides.get(service, self.aws_endpoint_url)
 
     @staticmethod
-    def from_env(**overrides: object) -> "Settings":
+    def from_env(**overrides: object) -> Settings:
         """Settings from LAMINA_* environment variables, then explicit overrides."""
         env = os.environ
         values: dict[str, object] = {}

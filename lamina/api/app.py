@@ -13,7 +13,7 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -25,6 +25,9 @@ from lamina.errors import LaminaError, ServiceException
 from lamina.model import Operation, ServiceModel, load
 from lamina.settings import Settings
 
+if TYPE_CHECKING:   # the composition root imports this module; only the type checker goes back
+    from lamina.server import Services
+
 log = logging.getLogger("lamina.api")
 
 
@@ -33,7 +36,7 @@ class Call:
     """One API call as a handler sees it."""
 
     request_id: str
-    services: Any            # lamina.server.Services (kept untyped to avoid an import cycle)
+    services: Services
     caller: sigv4.Caller | None
     request: web.Request
 

@@ -17,9 +17,8 @@ import asyncio
 import json
 import struct
 import zlib
-from typing import Any
 
-from lamina.invoke.service import InvokeRequest, InvokeResponse
+from lamina.invoke.service import Invoker, InvokeRequest, InvokeResponse
 
 CONTENT_TYPE = "application/vnd.amazon.eventstream"
 _STRING = 7
@@ -70,7 +69,7 @@ def invoke_complete(error_code: str | None = None, error_details: str | None = N
 # -- running a streaming invocation ---------------------------------------------------------
 
 
-async def start(invoker: Any, req: InvokeRequest) -> asyncio.Task[InvokeResponse]:
+async def start(invoker: Invoker, req: InvokeRequest) -> asyncio.Task[InvokeResponse]:
     """Start `req` (its `stream` set) and return once the response begins.
 
     That is when the runtime opens a streaming /response (`req.stream.started`), or

@@ -47,11 +47,11 @@ def handle(store: LogStore, action: str, params: dict[str, Any]) -> dict[str, An
         return {"logStreams": streams[: int(params.get("limit", 50))]}
     if action == "GetLogEvents":
         group = _group(store, params)
-        events = [{"timestamp": e.timestamp_ms, "message": e.message, "ingestionTime": e.timestamp_ms}
+        stored = [{"timestamp": e.timestamp_ms, "message": e.message, "ingestionTime": e.timestamp_ms}
                   for e in store.events(group, params["logStreamName"])]
         if params.get("startFromHead") is False or "startFromHead" not in params:
-            events = events[-int(params.get("limit", 10000)):]
-        return {"events": events, "nextForwardToken": "f/end", "nextBackwardToken": "b/end"}
+            stored = stored[-int(params.get("limit", 10000)):]
+        return {"events": stored, "nextForwardToken": "f/end", "nextBackwardToken": "b/end"}
     if action == "FilterLogEvents":
         group = _group(store, params)
         start, end = params.get("startTime", 0), params.get("endTime", 1 << 62)

@@ -126,5 +126,5 @@ class Aliases:
         roll = (rng or random).random()
         for version, weight in weights.items():
             if roll < weight:
-                return version
-        return alias["FunctionVersion"]
+                return str(version)
+        return str(alias["FunctionVersion"])

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import botocore.exceptions  # type: ignore[import-untyped]
+import botocore.exceptions
 
 from lamina.aws_clients import AwsClients
 from lamina.errors import InvalidParameterValueException

@@ -61,7 +61,7 @@ def load(path: str | Path) -> dict[str, Any]:
     `!GetAtt A.B` -> {"Fn::GetAtt": "A.B"}, `!Sub s` -> {"Fn::Sub": "s"}, …"""
     import yaml
 
-    class Loader(yaml.SafeLoader):
+    class Loader(yaml.SafeLoader):  # type: ignore[misc]  # PyYAML ships no type information
         pass
 
     def tagged(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
@@ -70,7 +70,7 @@ def load(path: str | Path) -> dict[str, Any]:
         elif isinstance(node, yaml.SequenceNode):
             value = loader.construct_sequence(node, deep=True)
         else:
-            value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+            value = loader.construct_mapping(node, deep=True)
         return {"Ref" if suffix == "Ref" else f"Fn::{suffix}": value}
 
     Loader.add_multi_constructor("!", tagged)

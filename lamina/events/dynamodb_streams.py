@@ -18,7 +18,7 @@ from typing import Any
 
 from lamina.events import shapes
 from lamina.events.base import blocking
-from lamina.events.streams import Record, Shard, StreamPoller
+from lamina.events.streams import Record, Shard, StreamPoller, shard_iterator
 
 
 class DynamoDBStreamsPoller(StreamPoller):
@@ -52,8 +52,7 @@ class DynamoDBStreamsPoller(StreamPoller):
                                   "ShardIteratorType": kind}
         if seq is not None:
             kwargs["SequenceNumber"] = seq
-        answer = await blocking(self._client.get_shard_iterator, **kwargs)
-        return answer.get("ShardIterator")
+        return await shard_iterator(self._client, **kwargs)
 
     async def read(self, shard: str, iterator: str,
                    limit: int) -> tuple[list[Record], str | None]:

@@ -141,7 +141,7 @@ def _match_one(matcher: Any, value: Any) -> bool:
             return matcher is value
         if isinstance(matcher, (int, float)) and isinstance(value, (int, float)):
             return float(matcher) == float(value)
-        return matcher == value
+        return bool(matcher == value)
     op, arg = next(iter(matcher.items()))
     if op == "numeric":
         return _numeric(arg, value)

@@ -13,7 +13,7 @@ from typing import Any
 
 from lamina.events import shapes
 from lamina.events.base import blocking
-from lamina.events.streams import Record, Shard, StreamPoller
+from lamina.events.streams import Record, Shard, StreamPoller, shard_iterator
 
 
 class KinesisPoller(StreamPoller):
@@ -53,8 +53,7 @@ class KinesisPoller(StreamPoller):
             at = float(self.mapping["_created"])
         if kwargs["ShardIteratorType"] == "AT_TIMESTAMP":
             kwargs["Timestamp"] = dt.datetime.fromtimestamp(float(at or 0), dt.UTC)
-        answer = await blocking(self._client.get_shard_iterator, **kwargs)
-        return answer.get("ShardIterator")
+        return await shard_iterator(self._client, **kwargs)
 
     async def read(self, shard: str, iterator: str,
                    limit: int) -> tuple[list[Record], str | None]:

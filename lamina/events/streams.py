@@ -64,6 +64,13 @@ class Record:
     key: str = ""           # partition key: order is kept per key
 
 
+async def shard_iterator(client: Any, **kwargs: Any) -> str | None:
+    """GetShardIterator (Kinesis and DynamoDB Streams take the same call)."""
+    answer = await blocking(client.get_shard_iterator, **kwargs)
+    iterator = answer.get("ShardIterator")
+    return str(iterator) if iterator is not None else None
+
+
 class StreamPoller(Poller):
     """Template for one stream: subclasses list shards, open iterators and read."""
 

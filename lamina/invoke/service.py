@@ -21,8 +21,11 @@ from lamina.control.aliases import Aliases
 from lamina.control.code import CodeCache
 from lamina.control.functions import Functions
 from lamina.control.resolve import Target
-from lamina.errors import (InvalidRequestContentException, RequestEntityTooLargeException,
-                           ResourceConflictException)
+from lamina.errors import (
+    InvalidRequestContentException,
+    RequestEntityTooLargeException,
+    ResourceConflictException,
+)
 from lamina.invoke.admission import Admission
 from lamina.pool import blueprint
 from lamina.pool.environment import Blueprint, Result

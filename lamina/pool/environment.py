@@ -226,8 +226,8 @@ class Environment:
                                                 inv.invoked_function_arn, inv.trace_id)
         result = self.channel.submit(inv)
         remaining = max(0.0, inv.deadline_ms / 1000 - time.time())
-        done, _ = await asyncio.wait({result, self._exit_task}, timeout=remaining,
-                                     return_when=asyncio.FIRST_COMPLETED)
+        waiting: set[asyncio.Future[Any]] = {result, self._exit_task}
+        done, _ = await asyncio.wait(waiting, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
         if result in done:
             outcome = result.result()
             # After a 413 the runtime's state is unknown (the official clients exit); reset.

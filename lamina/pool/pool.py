@@ -266,7 +266,7 @@ class Pool:
             await asyncio.sleep(min(5.0, max(0.5, self.keep_alive_s / 4)))
             try:
                 await self.reap()
-            except Exception:  # noqa: BLE001 - the reaper must survive one bad environment
+            except Exception:
                 log.exception("reaping failed")
 
     async def reap(self) -> None:

@@ -273,7 +273,7 @@ class Prewarmer:
                 continue
             try:
                 await self._start_slot(*missing)
-            except Exception:  # noqa: BLE001 - a broken runtime must not stop the others
+            except Exception:
                 log.exception("starting a pre-warmed %s environment failed", missing[0])
                 self._failed[missing[0]] = time.monotonic() + FAILURE_BACKOFF_S
 

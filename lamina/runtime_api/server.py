@@ -168,7 +168,7 @@ class RuntimeApiServer:
         r.add_post("/2018-06-01/runtime/invocation/{rid}/response", self._response)
         r.add_post("/2018-06-01/runtime/invocation/{rid}/error", self._invoke_error)
         r.add_post("/2018-06-01/runtime/init/error", self._init_error)
-        r.add_get("/2018-06-01/ping", lambda _: web.Response(text="pong"))
+        r.add_get("/2018-06-01/ping", self._ping)
         for method, path, handler in extension_routes(self._extensions_of):
             r.add_route(method, path, handler)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False,
@@ -205,6 +205,10 @@ class RuntimeApiServer:
         channel = self.channel_of(request)
         return channel.extensions if channel is not None else None
 
+    @staticmethod
+    async def _ping(request: web.Request) -> web.Response:
+        return web.Response(text="pong")
+
     def channel_of(self, request: web.Request) -> RuntimeChannel | None:
         """The environment a request belongs to, or None (unknown port, or a stranger)."""
         transport = request.transport
@@ -214,7 +218,7 @@ class RuntimeApiServer:
             return channel
         peer = transport.get_extra_info("peername")
         pids = channel.pids() if channel.pids is not None else []
-        if pids and peer:
+        if pids and peer and sock:
             inode = peers.socket_inode(peer[1], sock[1])
             if inode is None or not peers.held_by(pids, inode):
                 log.warning("refused a Runtime API connection from outside environment %s",

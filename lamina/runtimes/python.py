@@ -32,8 +32,8 @@ from pathlib import Path
 
 from lamina.runtimes.base import Launch, LaunchContext, RuntimeFamily
 from lamina.runtimes.build_cache import build_once
-from lamina.sandbox.base import Mount
 from lamina.runtimes.interpreters import Interpreter, find_python
+from lamina.sandbox.base import Mount
 
 log = logging.getLogger("lamina.runtimes.python")
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import botocore.exceptions  # type: ignore[import-untyped]
+import botocore.exceptions
 
 from lamina.errors import ServiceException
 from lamina.store.base import BlobStore

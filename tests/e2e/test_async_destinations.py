@@ -9,17 +9,14 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
-from tests.conftest import ROLE, Server, free_port, make_zip
+from tests.conftest import ROLE, Server, make_zip
+from tests.moto_server import MotoServer
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -52,27 +49,8 @@ def handler(event, context):
 TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 
 
-class Moto:
-    """moto_server on a free port, with clients for it."""
-
-    def __init__(self, log: Path) -> None:
-        self.port = free_port()
-        self.endpoint = f"http://127.0.0.1:{self.port}"
-        self._log = open(log, "ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-p", str(self.port)],
-                                     stdout=self._log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                self.client("sqs").list_queues()
-                return
-            except Exception:
-                time.sleep(0.1)
-        raise RuntimeError("moto_server did not start")
-
-    def client(self, service: str) -> Any:
-        return boto3.client(service, endpoint_url=self.endpoint, region_name="us-east-1",
-                            aws_access_key_id="test", aws_secret_access_key="test")
+class Moto(MotoServer):
+    """moto_server with the SQS helpers these tests use."""
 
     def queue(self, name: str) -> tuple[str, str]:
         sqs = self.client("sqs")
@@ -101,11 +79,6 @@ class Moto:
             for m in messages:
                 bodies.append((m["Attributes"]["SentTimestamp"], m["Body"]))
                 sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(timeout=10)
-        self._log.close()
 
 
 @pytest.fixture(scope="module")

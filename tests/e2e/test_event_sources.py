@@ -10,19 +10,16 @@ from __future__ import annotations
 
 import base64
 import json
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
-from tests.conftest import ROLE, Server, free_port, make_zip
+from tests.conftest import ROLE, Server, make_zip
+from tests.moto_server import MotoServer
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -89,35 +86,9 @@ class Collector:
         raise AssertionError(f"condition not met within {timeout} s; events: {self.events}")
 
 
-class Moto:
-    def __init__(self, log: Path) -> None:
-        self.port = free_port()
-        self.endpoint = f"http://127.0.0.1:{self.port}"
-        self._log = open(log, "ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-p", str(self.port)],
-                                     stdout=self._log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                self.client("sqs").list_queues()
-                return
-            except Exception:
-                time.sleep(0.1)
-        raise RuntimeError("moto_server did not start")
-
-    def client(self, service: str) -> Any:
-        return boto3.client(service, endpoint_url=self.endpoint, region_name="us-east-1",
-                            aws_access_key_id="test", aws_secret_access_key="test")
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(timeout=10)
-        self._log.close()
-
-
 @pytest.fixture(scope="module")
-def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Moto]:
-    m = Moto(tmp_path_factory.mktemp("moto-esm") / "moto.log")
+def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
+    m = MotoServer(tmp_path_factory.mktemp("moto-esm") / "moto.log")
     yield m
     m.stop()
 
@@ -131,7 +102,7 @@ def collector() -> Iterator[Collector]:
 
 
 @pytest.fixture(scope="module")
-def lamina(tmp_path_factory: pytest.TempPathFactory, moto: Moto) -> Iterator[Server]:
+def lamina(tmp_path_factory: pytest.TempPathFactory, moto: MotoServer) -> Iterator[Server]:
     srv = Server(tmp_path_factory.mktemp("lamina-esm") / "data",
                  "--aws-endpoint-url", moto.endpoint).start()
     yield srv
@@ -150,7 +121,7 @@ def function(lamina: Server, collector: Collector) -> str:
     return "esm-e2e"
 
 
-def test_sqs(moto: Moto, lamina: Server, collector: Collector, function: str) -> None:
+def test_sqs(moto: MotoServer, lamina: Server, collector: Collector, function: str) -> None:
     sqs = moto.client("sqs")
     url = sqs.create_queue(QueueName="esm-e2e", Attributes={"VisibilityTimeout": "2"})["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
@@ -199,7 +170,7 @@ def test_sqs(moto: Moto, lamina: Server, collector: Collector, function: str) ->
     lamina.client().delete_event_source_mapping(UUID=mapping["UUID"])
 
 
-def test_kinesis(moto: Moto, lamina: Server, collector: Collector, function: str) -> None:
+def test_kinesis(moto: MotoServer, lamina: Server, collector: Collector, function: str) -> None:
     kinesis = moto.client("kinesis")
     kinesis.create_stream(StreamName="esm-e2e", ShardCount=1)
     arn = kinesis.describe_stream(StreamName="esm-e2e")["StreamDescription"]["StreamARN"]
@@ -240,7 +211,7 @@ def test_kinesis(moto: Moto, lamina: Server, collector: Collector, function: str
     lamina.client().delete_event_source_mapping(UUID=mapping["UUID"])
 
 
-def test_dynamodb_streams(moto: Moto, lamina: Server, collector: Collector, function: str) -> None:
+def test_dynamodb_streams(moto: MotoServer, lamina: Server, collector: Collector, function: str) -> None:
     ddb = moto.client("dynamodb")
     table = ddb.create_table(
         TableName="esm-e2e", KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
@@ -276,7 +247,7 @@ def test_dynamodb_streams(moto: Moto, lamina: Server, collector: Collector, func
     lamina.client().delete_event_source_mapping(UUID=mapping["UUID"])
 
 
-def test_mappings_survive_restart(moto: Moto, lamina: Server, collector: Collector,
+def test_mappings_survive_restart(moto: MotoServer, lamina: Server, collector: Collector,
                                   function: str) -> None:
     sqs, kinesis = moto.client("sqs"), moto.client("kinesis")
     # A long poll in flight when the server stops may take the message with it
@@ -345,7 +316,7 @@ def test_s3_webhook_notification(lamina: Server, collector: Collector, function:
     assert got["s3"]["object"]["key"] == "a+b.txt"
 
 
-def test_sqs_fifo_order_per_group(moto: Moto, lamina: Server, collector: Collector,
+def test_sqs_fifo_order_per_group(moto: MotoServer, lamina: Server, collector: Collector,
                                   function: str) -> None:
     sqs = moto.client("sqs")
     url = sqs.create_queue(QueueName="esm-e2e.fifo", Attributes={

@@ -23,7 +23,6 @@ import os
 import pwd
 import shutil
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -39,6 +38,7 @@ from lamina.invoke.queue import EventStorage, EventStore
 from lamina.store.base import MetadataStore
 from lamina.store.sqlite import SqliteMetadataStore
 from tests.conftest import ROLE, Server, free_port, make_zip
+from tests.moto_server import MotoServer
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -346,25 +346,9 @@ def handler(event, context):
 
 @pytest.fixture(scope="module")
 def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    with open(tmp_path_factory.mktemp("moto") / "moto.log", "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1",
-                                 "-p", str(port)], stdout=log, stderr=subprocess.STDOUT)
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    _aws(url, "s3").list_buckets()
-                    break
-                except Exception:
-                    if proc.poll() is not None or time.monotonic() > deadline:
-                        pytest.fail("moto_server did not start (is moto[server] installed?)")
-                    time.sleep(0.1)
-            yield url
-        finally:
-            proc.terminate()
-            proc.wait(timeout=10)
+    server = MotoServer(tmp_path_factory.mktemp("moto") / "moto.log")
+    yield server.endpoint
+    server.stop()
 
 
 def _aws(url: str, service: str) -> Any:

@@ -8,10 +8,6 @@ creates, updates and invokes functions whose code and layers come from there.
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +18,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.conftest import ROLE, Server, free_port, make_zip
+from tests.moto_server import MotoServer
 
 HANDLER = 'def handler(event, context):\n    return {"version": "%s"}\n'
 LAYER_HANDLER = ('import from_s3_layer\n'
@@ -31,24 +28,9 @@ LAYER_HANDLER = ('import from_s3_layer\n'
 
 @pytest.fixture(scope="module")
 def moto_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
-    with open(tmp_path_factory.mktemp("moto") / "moto.log", "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1",
-                                 "-p", str(port)], stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    proc.kill()
-                    proc.wait()
-                    pytest.fail("moto_server did not start (is moto[server] installed?)")
-                time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}"
-        proc.terminate()
-        proc.wait(timeout=10)
+    moto = MotoServer(tmp_path_factory.mktemp("moto") / "moto.log")
+    yield moto.endpoint
+    moto.stop()
 
 
 @pytest.fixture(scope="module")

@@ -81,7 +81,7 @@ class CognitoIdentity(_Slots):
 
 # Slot order is repr order, kept as the official runtime prints it.
 class Client(_Slots):
-    __slots__ = ("installation_id", "app_title", "app_version_name",  # noqa: RUF023
+    __slots__ = ("installation_id", "app_title", "app_version_name",
                  "app_version_code", "app_package_name")
     installation_id: Any
     app_title: Any
@@ -91,7 +91,7 @@ class Client(_Slots):
 
 
 class ClientContext(_Slots):
-    __slots__ = ("custom", "env", "client")  # noqa: RUF023
+    __slots__ = ("custom", "env", "client")
     custom: Any
     env: Any
     client: Any

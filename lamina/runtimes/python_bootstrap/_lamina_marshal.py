@@ -66,7 +66,7 @@ class Marshaller:
             return response, "application/unknown"
         try:
             return self.to_json(response).encode("utf-8"), "application/json"
-        except Exception as exc:  # noqa: BLE001 - any encoder failure is a MarshalError
+        except Exception as exc:
             raise FaultException(MARSHAL_ERROR, f"Unable to marshal response: {exc}") from None
 
     @staticmethod
@@ -77,7 +77,7 @@ class Marshaller:
             return body
         try:
             return json.loads(body.decode("utf-8").removeprefix("\ufeff"))
-        except Exception as exc:  # noqa: BLE001 - any decoder failure is an UnmarshalError
+        except Exception as exc:
             raise FaultException(UNMARSHAL_ERROR, f"Unable to unmarshal input: {exc}") from None
 
     def _token(self, index: int) -> str:

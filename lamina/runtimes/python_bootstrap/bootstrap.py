@@ -134,12 +134,12 @@ def init(runtime: Runtime, handler: str) -> Handler:
         return load_handler(handler)
     except FaultException as exc:
         error = make_error(exc.msg, exc.exception_type, exc.trace)
-    except Exception:  # noqa: BLE001 - any init failure is reported, then we exit
+    except Exception:
         _, value, tb = sys.exc_info()
         error = make_error(str(value), type(value).__name__,
                            traceback.format_list(_user_frames(tb)))
     import logging
-    logging.warning(UNHANDLED_WARNING)  # noqa: LOG015 - the root logger, as AWS does
+    logging.warning(UNHANDLED_WARNING)
     log_error(error, runtime.json_logs, runtime.marshaller.to_json)
     _flush()
     runtime.api.post_init_error(runtime.marshaller.to_json(error).encode("utf-8"),
@@ -176,7 +176,7 @@ def handle_invoke(runtime: Runtime, handler: Handler, request_id: str, body: byt
     except FaultException as exc:
         error = make_error(exc.msg, exc.exception_type, exc.trace, request_id)
         cause = _xray_cause("LambdaValidationError", exc.msg, [])
-    except Exception:  # noqa: BLE001 - SystemExit/KeyboardInterrupt must propagate, the rest is reported
+    except Exception:
         _, value, tb = sys.exc_info()
         frames = _user_frames(tb)
         error = make_error(str(value), type(value).__name__, traceback.format_list(frames),
@@ -218,7 +218,7 @@ def _make_context(request_id: str, headers: dict[str, str]) -> LambdaContext:
 def _parse_json_header(value: str, name: str) -> Any:
     try:
         return json.loads(value)
-    except Exception as exc:  # noqa: BLE001 - whatever the reason, it is this error type
+    except Exception as exc:
         raise FaultException(LAMBDA_CONTEXT_UNMARSHAL_ERROR,
                              f"Unable to parse {name} JSON: {exc}") from None
 
@@ -254,7 +254,7 @@ def _flush() -> None:
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
-        except Exception:  # noqa: BLE001, S110 - a user-replaced stream must not kill the runtime
+        except Exception:
             pass
 
 
