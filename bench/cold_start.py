@@ -45,7 +45,7 @@ def measure(server: BenchServer, runs: int) -> tuple[list[float], list[float]]:
 def main() -> None:
     runs = env_int("BENCH_RUNS", 30)
     baseline = spawn_baseline(["/usr/bin/python3", "-c", "pass"], runs)
-    server = BenchServer()
+    server = BenchServer("--prewarm", "0")   # the ordinary cold start
     try:
         invoke_ms, init_ms = measure(server, runs)
     finally:
