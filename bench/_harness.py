@@ -42,20 +42,25 @@ def zip_of(files: dict[str, str]) -> bytes:
 
 
 class BenchServer:
-    def __init__(self, *args: str) -> None:
+    def __init__(self, *args: str, data_dir: Path | None = None) -> None:
+        """`lamina server *args` on a free port; a temporary data dir unless one is given
+        (a benchmark that restarts the server on the same data passes its own)."""
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
-        self.tmp = tempfile.TemporaryDirectory()
+        self.tmp = tempfile.TemporaryDirectory() if data_dir is None else None
+        data = Path(self.tmp.name) if self.tmp is not None else data_dir
+        self.started = time.perf_counter()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "lamina.cli.main", "server", "--port", str(self.port),
-             "--data-dir", self.tmp.name, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for _ in range(300):
+             "--data-dir", str(data), *args], cwd=ROOT, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL)
+        for _ in range(600):
             try:
                 socket.create_connection(("127.0.0.1", self.port), 0.1).close()
                 break
             except OSError:
-                time.sleep(0.05)
+                time.sleep(0.02)
         self.client = boto3.client(
             "lambda", endpoint_url=f"http://127.0.0.1:{self.port}", region_name="us-east-1",
             aws_access_key_id="test", aws_secret_access_key="test",
@@ -70,8 +75,9 @@ class BenchServer:
 
     def close(self) -> None:
         self.proc.terminate()
-        self.proc.wait(timeout=20)
-        self.tmp.cleanup()
+        self.proc.wait(timeout=30)
+        if self.tmp is not None:
+            self.tmp.cleanup()
 
 
 def spawn_baseline(argv: list[str], runs: int) -> list[float]:

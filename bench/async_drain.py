@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,42 +27,12 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import boto3
-from _harness import ROLE, ROOT, env_int, write, zip_of
-from botocore.config import Config
+from _harness import ROLE, ROOT, BenchServer, env_int, write, zip_of
 
 sys.path.insert(0, str(ROOT))
 from lamina.invoke.queue import EventStore
 
 ECHO = "def handler(event, context):\n    return event\n"
-
-
-class Proc:
-    """`lamina server` on a fixed data dir (kept across restarts)."""
-
-    def __init__(self, data: Path) -> None:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.started = time.perf_counter()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "lamina.cli.main", "server", "--port", str(self.port),
-             "--data-dir", str(data)], cwd=ROOT, stdout=subprocess.DEVNULL,
-            stderr=open(data.parent / "server.log", "ab"))
-        for _ in range(600):
-            try:
-                socket.create_connection(("127.0.0.1", self.port), 0.1).close()
-                break
-            except OSError:
-                time.sleep(0.02)
-        self.client = boto3.client(
-            "lambda", endpoint_url=f"http://127.0.0.1:{self.port}", region_name="us-east-1",
-            aws_access_key_id="test", aws_secret_access_key="test",
-            config=Config(retries={"total_max_attempts": 1}, max_pool_connections=16))
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(timeout=30)
 
 
 def depth(db: Path) -> int:
@@ -96,12 +64,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "data"
         data.mkdir()
-        first = Proc(data)
+        first = BenchServer(data_dir=data)
         first.client.create_function(FunctionName="drain", Runtime="python3.12", Role=ROLE,
                                      Handler="handler.handler", Code={"ZipFile": zip_of({"handler.py": ECHO})})
         first.client.get_waiter("function_active_v2").wait(FunctionName="drain",
                                                            WaiterConfig={"Delay": 0.1})
-        first.stop()
+        first.close()
 
         store = EventStore(data / "events.db")
         t = time.perf_counter()
@@ -110,7 +78,7 @@ def main() -> None:
         enqueue_s = time.perf_counter() - t
         store.close()
 
-        server = Proc(data)
+        server = BenchServer(data_dir=data)
         samples: list[tuple[float, int]] = []
         while True:
             left = depth(data / "events.db")
@@ -126,7 +94,7 @@ def main() -> None:
         sequential = sync_rate(server.client, 1, min(sync_calls, 1000))
         parallel = sync_rate(server.client, 8, sync_calls)
         time.sleep(1.0)                      # the log flusher runs every 250 ms
-        server.stop()
+        server.close()
         invoked = report_lines(data / "logs")
         expected = events + min(sync_calls, 1000) + sync_calls + 2     # + sync calls and warm-ups
         assert invoked >= expected, f"only {invoked} REPORT lines for {expected} invocations"
