@@ -8,6 +8,7 @@ runtime id to its family and to an interpreter installed on this host.
 from __future__ import annotations
 
 import abc
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,3 +61,28 @@ class LaunchError(Exception):
         super().__init__(message)
         self.error_type = error_type
         self.message = message
+
+
+# Paths the sandbox already owns; an interpreter may not be mounted over them.
+RESERVED = ("/var/task", "/var/runtime", "/opt", "/tmp")
+
+
+def sandbox_interpreter(binary: Path) -> tuple[str, tuple[Mount, ...]]:
+    """argv[0] and the mounts that make host `binary` runnable inside the sandbox.
+
+    Binaries that resolve (through symlinks) to /usr are visible already.
+    Otherwise the install prefix of the resolved binary (`<prefix>/bin/<exe>`
+    -> `<prefix>`, else its folder) is shown at its host path, so interpreters
+    with compiled-in paths (Ruby's stdlib location, for one) keep working.
+    Raises LaunchError when that prefix overlaps a folder the sandbox owns.
+    """
+    real = Path(os.path.realpath(binary))
+    if real.is_relative_to("/usr"):
+        # Keep a /usr symlink as given (alternatives resolve through /etc, which is shown).
+        return (str(binary) if binary.is_relative_to("/usr") else str(real)), ()
+    prefix = real.parent.parent if real.parent.name == "bin" else real.parent
+    for reserved in RESERVED:
+        if prefix.is_relative_to(reserved) or Path(reserved).is_relative_to(prefix):
+            raise LaunchError("Runtime.Unavailable",
+                              f"interpreter {binary} lives under {prefix}, which overlaps {reserved}")
+    return str(real), (Mount(source=prefix, target=str(prefix)),)

@@ -20,18 +20,13 @@ from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
 
-from lamina.runtimes.base import Launch, LaunchContext, LaunchError, RuntimeFamily
-from lamina.sandbox.base import Mount
+from lamina.runtimes.base import Launch, LaunchContext, LaunchError, RuntimeFamily, sandbox_interpreter
 
 BOOTSTRAP_DIR = Path(__file__).resolve().parent / "nodejs_bootstrap"
 ENTRY = "/var/runtime/index.mjs"
 
 RUNTIME_IDS = ("nodejs20.x", "nodejs22.x", "nodejs24.x")
 DEFAULT_INTERPRETERS = ("/usr/local/bin/node", "/usr/bin/node")
-
-# Paths the sandbox already owns; an interpreter may not be mounted over them.
-RESERVED = ("/var/task", "/var/runtime", "/opt", "/tmp")
-
 
 def node_major(runtime_id: str) -> str:
     """"nodejs22.x" -> "22"."""
@@ -43,27 +38,6 @@ def node_path(runtime_id: str) -> str:
     major = node_major(runtime_id)
     return (f"/opt/nodejs/node{major}/node_modules:/opt/nodejs/node_modules:"
             "/var/runtime/node_modules:/var/runtime:/var/task")
-
-
-def sandbox_interpreter(binary: Path) -> tuple[str, tuple[Mount, ...]]:
-    """argv[0] and the mounts that make host `binary` runnable inside the sandbox.
-
-    Binaries that resolve (through symlinks) to /usr are visible already.
-    Otherwise the install prefix of the resolved binary (`<prefix>/bin/<exe>`
-    -> `<prefix>`, else its folder) is shown at its host path, so interpreters
-    with compiled-in paths (Ruby's stdlib location, for one) keep working.
-    Raises LaunchError when that prefix overlaps a folder the sandbox owns.
-    """
-    real = Path(os.path.realpath(binary))
-    if real.is_relative_to("/usr"):
-        # Keep a /usr symlink as given (alternatives resolve through /etc, which is shown).
-        return (str(binary) if binary.is_relative_to("/usr") else str(real)), ()
-    prefix = real.parent.parent if real.parent.name == "bin" else real.parent
-    for reserved in RESERVED:
-        if prefix.is_relative_to(reserved) or Path(reserved).is_relative_to(prefix):
-            raise LaunchError("Runtime.Unavailable",
-                              f"interpreter {binary} lives under {prefix}, which overlaps {reserved}")
-    return str(real), (Mount(source=prefix, target=str(prefix)),)
 
 
 def node_version(binary: Path) -> str:

@@ -19,10 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from lamina.runtimes.base import Launch, LaunchContext, LaunchError, RuntimeFamily
+from lamina.runtimes.base import Launch, LaunchContext, LaunchError, RuntimeFamily, sandbox_interpreter
 
 # One helper for "make a host interpreter visible in the sandbox" serves both families.
-from lamina.runtimes.nodejs import sandbox_interpreter
 
 BOOTSTRAP_DIR = Path(__file__).resolve().parent / "ruby_bootstrap"
 ENTRY = "/var/runtime/lib/runtime.rb"
