@@ -21,7 +21,7 @@ from lamina.api import cloudwatch, function_urls, sigv4, sts
 from lamina.api import logs as logs_api
 from lamina.api.protocol import decode, encode
 from lamina.api.validation import Validator
-from lamina.errors import LaminaError, ServiceException
+from lamina.errors import LaminaError, RequestEntityTooLargeException, ServiceException
 from lamina.model import Operation, ServiceModel, load
 from lamina.settings import Settings
 
@@ -74,6 +74,26 @@ class Router:
         raise UnknownOperationException("Unknown operation")
 
 
+# AWS's limit on a whole request (a 50 MB zip, base64-encoded in JSON, plus the rest).
+MAX_REQUEST_BYTES = 70_167_211
+
+
+async def _read_body(request: web.Request, router: Router, raw_path: str) -> bytes:
+    """The request body, or AWS's 413 naming the operation when it is too large."""
+    too_large = request.content_length is not None and request.content_length > MAX_REQUEST_BYTES
+    if not too_large:
+        try:
+            return await request.read()
+        except web.HTTPRequestEntityTooLarge:   # a chunked body past client_max_size
+            pass
+    try:
+        name = router.match(request.method, raw_path, dict(request.query))[0].name
+    except UnknownOperationException:
+        name = "requested"
+    raise RequestEntityTooLargeException(
+        f"Request must be smaller than {MAX_REQUEST_BYTES} bytes for the {name} operation")
+
+
 def error_response(err: LaminaError, request_id: str) -> web.Response:
     headers = {"x-amzn-RequestId": request_id, "x-amzn-ErrorType": err.code, **err.headers}
     return web.Response(status=err.status, body=json.dumps(err.body()).encode(),
@@ -95,7 +115,7 @@ def build_app(settings: Settings, services: Any,
         try:
             raw_path = request.raw_path.split("?", 1)[0]
             target = request.headers.get("X-Amz-Target", "")
-            body = await request.read()
+            body = await _read_body(request, router, raw_path)
             headers = {k.lower(): v for k, v in request.headers.items()}
             if cloudwatch.handles(raw_path, target):   # verifies and encodes errors itself
                 return cloudwatch.respond(services.metrics, settings.credentials, request,
@@ -130,7 +150,7 @@ def build_app(settings: Settings, services: Any,
             log.exception("internal error in request %s", request_id)
             return error_response(ServiceException("An internal error occurred."), request_id)
 
-    app = web.Application(client_max_size=80 * 1024 * 1024)
+    app = web.Application(client_max_size=MAX_REQUEST_BYTES)
     if extra_routes is not None:
         extra_routes(app)
     app.router.add_route("*", "/{tail:.*}", dispatch)

@@ -73,7 +73,7 @@ class _Reject(Exception):
 
 
 def _message(status: int, message: str | None, error_type: str | None = None) -> _Reject:
-    return _Reject(status, json.dumps({"Message": message}).encode(), error_type)
+    return _Reject(status, json.dumps({"Message": message}, separators=(",", ":")).encode(), error_type)
 
 
 def _bad_gateway() -> _Reject:

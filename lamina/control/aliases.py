@@ -3,13 +3,31 @@
 from __future__ import annotations
 
 import random
+import re
 from typing import Any
 
 from lamina.arns import LATEST
 from lamina.control.functions import Functions, stale
 from lamina.control.resolve import ALIAS, alias_key, new_revision, public
 from lamina.errors import InvalidParameterValueException, ResourceConflictException, ResourceNotFoundException
+from lamina.model.messages import validation_error
 from lamina.store.base import Doc
+
+# The model's constraints on the keys of AdditionalVersionWeights, which AWS checks
+# before anything else (recorded: test_notfound_and_invalid_routingconfigs,
+# routing_config_exc_version_latest).
+_WEIGHT_KEY = re.compile(r"[0-9]+")
+_WEIGHT_KEY_CONSTRAINT = ("Map keys must satisfy constraint: [Member must have length less than or "
+                          "equal to 1024, Member must have length greater than or equal to 1, "
+                          "Member must satisfy regular expression pattern: [0-9]+]")
+
+
+def _validate_weight_keys(routing: dict[str, Any] | None) -> None:
+    weights = (routing or {}).get("AdditionalVersionWeights") or {}
+    if any(not _WEIGHT_KEY.fullmatch(str(k)) or len(str(k)) > 1024 for k in weights):
+        shown = {k: float(v) if isinstance(v, (int, float)) else v for k, v in weights.items()}
+        raise validation_error("routingConfig.additionalVersionWeights", shown,
+                               _WEIGHT_KEY_CONSTRAINT)
 
 
 class Aliases:
@@ -56,8 +74,12 @@ class Aliases:
         return out
 
     def create(self, p: dict[str, Any]) -> Doc:
-        name = self._name(p["FunctionName"])
+        _validate_weight_keys(p.get("RoutingConfig"))
         alias, version = p["Name"], p["FunctionVersion"]
+        # A missing function is named with the target version (recorded:
+        # test_notfound_and_invalid_routingconfigs, routing_config_exc_fn_doesnotexist).
+        name = self.resolve.ref(p["FunctionName"])[0].name
+        self.resolve.function(name, version)
         weights = self._check_routing(name, version, p.get("RoutingConfig"))
         self._check_version(name, version)
         arn = self.arns.function(name, alias)
@@ -79,6 +101,7 @@ class Aliases:
         return self._shown(doc)
 
     def update(self, p: dict[str, Any]) -> Doc:
+        _validate_weight_keys(p.get("RoutingConfig"))
         name = self._name(p["FunctionName"])
         alias = p["Name"]
         with self.store.transaction():

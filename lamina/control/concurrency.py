@@ -127,6 +127,11 @@ class Concurrency:
         if qualifier == LATEST:
             raise InvalidParameterValueException(latest_message)
         name = ref.name
+        if self.store.get(FUNCTION, name) is None and not is_version(qualifier):
+            # A missing function is reported by what the qualifier looks like (recorded:
+            # test_provisioned_concurrency_exceptions, *_functionname_doesnotexist[_alias]).
+            raise ResourceNotFoundException(
+                f"Cannot find alias arn: {self.arns.function(name, qualifier)}")
         self.resolve.function(name, qualifier)
         if is_version(qualifier):
             if self.resolve.version(name, qualifier) is None:
@@ -213,10 +218,12 @@ class Concurrency:
         return self._shown(doc)
 
     def delete_provisioned(self, function_name: str, qualifier: str) -> None:
+        """Idempotent: deleting a config that does not exist answers 204 like a deletion
+        (recorded: test_provisioned_concurrency_exceptions, delete_provisioned_config_doesnotexist);
+        the function and qualifier must exist."""
         name, qualifier, _ = self._target(function_name, qualifier, PC_NEEDS_QUALIFIER)
-        if not self.store.delete(PROVISIONED, f"{name}/{qualifier}"):
-            raise ProvisionedConcurrencyConfigNotFoundException(PC_NOT_FOUND)
-        self._changed()
+        if self.store.delete(PROVISIONED, f"{name}/{qualifier}"):
+            self._changed()
 
     # -- hooks from functions and aliases ---------------------------------------------------
 

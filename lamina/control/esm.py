@@ -121,9 +121,19 @@ class EventSourceMappings:
     def create(self, p: dict[str, Any]) -> Doc:
         source_arn = p.get("EventSourceArn")
         kind = source_kind(source_arn)
+        if p.get("SelfManagedEventSource") and not p.get("SourceAccessConfigurations"):
+            # Lamina polls no Kafka, but AWS's first complaint is this one (recorded:
+            # test_create_event_source_self_managed, missing-source-access-configuration).
+            raise InvalidParameterValueException(
+                "Required 'sourceAccessConfigurations' parameter is missing.")
         if kind is None:
             raise InvalidParameterValueException("Unrecognized event source.")
         assert source_arn is not None
+        if kind == SQS and p.get("DestinationConfig"):
+            # Checked before the function exists (recorded: test_event_source_mapping_exceptions,
+            # destination_config_failure, with FunctionName="doesnotexist").
+            raise InvalidParameterValueException(
+                "Unsupported DestinationConfig parameter for given event source mapping type.")
         name, function_arn = self._function(p["FunctionName"])
         self._check_family(kind, p, source_arn)
         tag_limit_check(len(p.get("Tags") or {}))
@@ -147,7 +157,9 @@ class EventSourceMappings:
             "_created": time.time(),
             "_tags": dict(p.get("Tags") or {}),
         }
-        if p.get("FilterCriteria") is not None:
+        if (p.get("FilterCriteria") or {}).get("Filters"):
+            # An empty filter list is not echoed (recorded: test_create_event_filter_criteria_
+            # validation, response-with-empty-filters).
             doc["FilterCriteria"] = p["FilterCriteria"]
         if stream:
             doc.update({
@@ -216,7 +228,10 @@ class EventSourceMappings:
     # -- tags (TagResource & co. on an event-source-mapping ARN) ----------------------------
 
     def _tagged(self, resource: str) -> tuple[str, str, Doc]:
-        doc = self._existing(resource.rsplit(":", 1)[-1])
+        doc = self.store.get(EVENT_SOURCE_MAPPING, resource.rsplit(":", 1)[-1])
+        if doc is None:
+            # Tag operations name the ARN (recorded: test_tag_exceptions[event_source_mapping]).
+            raise ResourceNotFoundException(f"Event source mapping not found: {resource}")
         return EVENT_SOURCE_MAPPING, doc["UUID"], doc
 
     # -- validation -------------------------------------------------------------------------

@@ -32,6 +32,7 @@ from lamina.control.resolve import (
 from lamina.control.runtimes import check_runtime
 from lamina.control.tags import TagSet, tag_limit_check
 from lamina.errors import (
+    AccessDeniedException,
     InvalidParameterValueException,
     PreconditionFailedException,
     ResourceConflictException,
@@ -43,6 +44,13 @@ from lamina.store.base import BlobStore, Doc, MetadataStore
 log = logging.getLogger("lamina.control")
 
 ENV_LIMIT = 4096
+RESERVED_ENV = frozenset({
+    "_HANDLER", "_X_AMZN_TRACE_ID", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_EXECUTION_ENV",
+    "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "AWS_LAMBDA_FUNCTION_VERSION",
+    "AWS_LAMBDA_INITIALIZATION_TYPE", "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME",
+    "AWS_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+    "AWS_LAMBDA_RUNTIME_API", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR",
+})
 STALE_REVISION = ("The Revision Id provided does not match the latest Revision Id. "
                   "Call the GetFunction/GetAlias API to retrieve the latest Revision Id")
 # Configuration fields a published version snapshots (and that decide idempotent publishing).
@@ -55,6 +63,8 @@ _LIST_OMITS = ("State", "StateReason", "StateReasonCode", "LastUpdateStatus",
 
 
 def env_size_check(variables: dict[str, str] | None) -> None:
+    """The 4 KB limit (recorded), then the reserved names (as AWS answers users who set
+    AWS_REGION and the like; names from the Lambda docs' reserved table)."""
     if not variables:
         return
     measured = json.dumps(variables, separators=(",", ":"))
@@ -62,6 +72,23 @@ def env_size_check(variables: dict[str, str] | None) -> None:
         raise InvalidParameterValueException(
             "Lambda was unable to configure your environment variables because the environment "
             f"variables you have provided exceeded the 4KB limit. String measured: {measured}")
+    reserved = [key for key in variables if key in RESERVED_ENV]
+    if reserved:
+        raise InvalidParameterValueException(
+            "Lambda was unable to configure your environment variables because the environment "
+            "variables you have provided contains reserved keys that are currently not supported "
+            f"for modification. Reserved keys used in this request: {', '.join(reserved)}")
+
+
+class CrossAccountDenied(AccessDeniedException):
+    """Creating a function in another account: 403 with `{"Message": null}`, as AWS
+    answers (recorded: test_function_arns, function_arn_other_account_exc)."""
+
+    def __init__(self) -> None:
+        super().__init__("")
+
+    def body(self) -> dict[str, Any]:
+        return {"Message": None}
 
 
 def stale(expected: str | None, actual: str) -> None:
@@ -97,6 +124,8 @@ class Functions:
     def create(self, p: dict[str, Any]) -> Doc:
         ref = self.resolve.ref(p["FunctionName"])[0]
         name = ref.name
+        if ref.account and ref.account != self.arns.account:
+            raise CrossAccountDenied()
         if len(name) > 64:
             raise invalid_parameter("functionName", name,
                                     "Member must have length less than or equal to 64")
@@ -171,7 +200,9 @@ class Functions:
                                    "VpcId": vpc.get("VpcId", ""),
                                    "Ipv6AllowedForDualStack": vpc.get("Ipv6AllowedForDualStack", False)}
         elif vpc is not None and "VpcConfig" in config:
-            del config["VpcConfig"]
+            # Detaching keeps an empty VpcConfig (recorded: test_vpc_config).
+            config["VpcConfig"] = {"SubnetIds": [], "SecurityGroupIds": [], "VpcId": "",
+                                   "Ipv6AllowedForDualStack": False}
 
     def _logging(self, given: dict[str, Any] | None, name: str) -> dict[str, Any]:
         logging_config = {"LogFormat": "Text", "LogGroup": f"/aws/lambda/{name}"}
@@ -287,7 +318,8 @@ class Functions:
         self.resolve.function(name)
         out = []
         for _, doc in self.store.scan(VERSION, f"{name}/"):
-            entry = public(doc)
+            # Like ListFunctions, without state fields (recorded: test_version_lifecycle).
+            entry = {k: v for k, v in public(doc).items() if k not in _LIST_OMITS}
             entry["FunctionArn"] = self.arns.function(name, doc["Version"])
             out.append(entry)
         return out
@@ -319,6 +351,9 @@ class Functions:
         stale(p.get("RevisionId"), doc["RevisionId"])
         for check in self.code_checks:
             check(name)
+        if p.get("ImageUri") and doc.get("PackageType", "Zip") == "Zip":
+            raise InvalidParameterValueException(
+                "Please don't provide ImageUri when updating a function with packageType Zip.")
         package = self._package(p)
         if p.get("DryRun"):
             preview = public(doc)
@@ -333,9 +368,9 @@ class Functions:
             self.store.put(VERSION, version_key(name, LATEST), doc)
             shown = public(doc)
             if p.get("Publish"):
-                self.code.ensure(package.digest)
-                published = self._publish(name, doc, None, ready=True)
-                shown = public(published)
+                # The new version is Pending until its code is unpacked, as on AWS
+                # (recorded: test_publish_with_update, test_lambda_versions_with_code_changes).
+                shown = public(self._publish(name, doc, None, pending=True))
         self._background(self.activate(name))
         return shown
 
@@ -386,7 +421,7 @@ class Functions:
         return hashlib.sha256(json.dumps(picked, sort_keys=True).encode()).hexdigest()
 
     def _publish(self, name: str, latest: Doc, description: str | None,
-                 ready: bool = False) -> Doc:
+                 pending: bool = False) -> Doc:
         """Snapshot $LATEST as a new version unless the newest version already is it."""
         snapshot = self._snapshot(latest)
         versions = [d for _, d in self.store.scan(VERSION, f"{name}/") if d["Version"] != LATEST]
@@ -402,7 +437,11 @@ class Functions:
             version["Description"] = description
         for k in ("LastUpdateStatusReason", "LastUpdateStatusReasonCode"):
             version.pop(k, None)
-        if ready or latest.get("State") != "Pending":
+        if pending:
+            version.update(State="Pending", StateReason="The function is being created.",
+                           StateReasonCode="Creating")
+            version.pop("LastUpdateStatus", None)
+        elif latest.get("State") != "Pending":
             version["State"] = "Active"
             version["LastUpdateStatus"] = "Successful"
             version.pop("StateReason", None)

@@ -182,9 +182,9 @@ class Policies:
         """The policy as a JSON string, and its RevisionId."""
         ref, qualifier = self.resolve.ref(function_name, qualifier)
         name = ref.name
-        if self.store.get(FUNCTION, name) is None:
-            raise self.resolve.not_found(name, qualifier)
-        if qualifier == LATEST:
+        # AWS answers a missing function with the same vague text as a missing policy
+        # (recorded: test_permission_exceptions, get_policy_fn_doesnotexist).
+        if self.store.get(FUNCTION, name) is None or qualifier == LATEST:
             raise ResourceNotFoundException(_NO_RESOURCE)
         self._qualified(name, qualifier, vague=True)
         doc = self.store.get(POLICY, policy_key(name, qualifier))

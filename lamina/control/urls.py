@@ -84,7 +84,7 @@ class Urls:
         doc: Doc = {"FunctionUrl": f"{self.scheme}://{url_id}.{self.host_suffix}/",
                     "FunctionArn": arn, "AuthType": p["AuthType"], "CreationTime": now,
                     "LastModifiedTime": now, "InvokeMode": p.get("InvokeMode") or "BUFFERED",
-                    "url_id": url_id}
+                    "url_id": url_id, "mode_set": bool(p.get("InvokeMode"))}
         if p.get("Cors") is not None:
             doc["Cors"] = p["Cors"]
         key = url_key(name, qualifier)
@@ -115,11 +115,16 @@ class Urls:
             for field in ("AuthType", "InvokeMode"):
                 if p.get(field):
                     doc[field] = p[field]
+            doc["mode_set"] = bool(doc.get("mode_set") or p.get("InvokeMode"))
             if "Cors" in p:
                 doc["Cors"] = p["Cors"]
             doc["LastModifiedTime"] = timestamp()
             self.store.put(URL, key, doc)
-        return self._shown(doc, "LastModifiedTime", *(("InvokeMode",) if p.get("InvokeMode") else ()))
+        # Update echoes InvokeMode once it was ever set explicitly, even by an earlier call
+        # (recorded: test_lambda_update_function_url_config, modify_lambda_url_config_none;
+        # never set: test_url_config_lifecycle, updated_url_config has none).
+        shown_mode = ("InvokeMode",) if doc["mode_set"] else ()
+        return self._shown(doc, "LastModifiedTime", *shown_mode)
 
     def delete(self, function_name: str, qualifier: str | None) -> None:
         name, qualifier = self._name(function_name, qualifier, _NO_RESOURCE)

@@ -127,6 +127,7 @@ class Admission:
         self._buckets: dict[str, TokenBucket] = {}
         # -- counters (the metrics issue reads these) --
         self.running: Counter[str] = Counter()               # function -> busy invocations
+        self.on_demand_running: Counter[str] = Counter()     # function -> busy, not on PC
         self.running_by_key: Counter[str] = Counter()        # version blueprint key -> busy
         self.provisioned_running: Counter[str] = Counter()   # blueprint key -> busy on PC
         self.unreserved_running = 0
@@ -193,6 +194,13 @@ class Admission:
         provisioned = pool is not None and pool.provisioned_idle(key) > 0
         if reserved is not None and self.running[function] >= reserved:
             self._throttle(function, qualifier, RESERVED_LIMIT)
+        if reserved is not None and not provisioned:
+            # Provisioned environments hold their share of the reservation even when idle:
+            # on-demand invocations get only the rest (AWS throttles $LATEST when reserved
+            # equals provisioned; recorded in LocalStack's test_reserved_provisioned_overlap).
+            on_demand_room = reserved - self.limits.provisioned.get(function, 0)
+            if self.on_demand_running[function] >= on_demand_room:
+                self._throttle(function, qualifier, RESERVED_LIMIT)
         unreserved = reserved is None and not provisioned
         if unreserved and self.unreserved_running >= self.unreserved_capacity():
             self._throttle(function, qualifier, ACCOUNT_LIMIT)
@@ -229,6 +237,8 @@ class Admission:
     def _count(self, t: Ticket, delta: int) -> None:
         self.running[t.function] += delta
         self.running_by_key[t.key] += delta
+        if not t.provisioned:
+            self.on_demand_running[t.function] += delta
         self.total += delta
         if t.unreserved:
             self.unreserved_running += delta
@@ -239,7 +249,8 @@ class Admission:
             self._peak_total = max(self._peak_total, self.total)
         self.metrics.concurrency(self, t, delta)
         if delta < 0:   # drop zero entries so the counters do not grow with every function ever run
-            for counter, name in ((self.running, t.function), (self.running_by_key, t.key),
+            for counter, name in ((self.running, t.function), (self.on_demand_running, t.function),
+                                  (self.running_by_key, t.key),
                                   (self.provisioned_running, t.key)):
                 if counter.get(name) == 0:
                     del counter[name]

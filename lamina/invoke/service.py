@@ -75,15 +75,51 @@ class InvokeResponse:
     result: Result | None = None
 
 
+_NOT_JSON = "Could not parse request body into json: Could not parse payload into json: "
+_JACKSON_AT = ("\n at [Source: REDACTED (`StreamReadFeature.INCLUDE_SOURCE_IN_LOCATION` disabled); "
+               "line: 1, column: {}]")
+_LITERALS = {ord("t"): b"true", ord("f"): b"false", ord("n"): b"null"}
+
+
+def _jackson_utf8_error(payload: bytes) -> str | None:
+    """AWS's parser (Jackson) wording for a payload that is not UTF-8, where known.
+
+    Two shapes are recorded (test_lambda_invoke_payload_encoding_error): a value that
+    starts with a C1 control byte ("Unexpected character ((CTRL-CHAR, code 153))…",
+    column of that byte) and a literal (null/true/false) broken by a byte that cannot
+    start a UTF-8 sequence ("Invalid UTF-8 start byte 0x87", column after it).
+    """
+    start = len(payload) - len(payload.lstrip(b" \t\r\n"))
+    if start == len(payload):
+        return None
+    first = payload[start]
+    if 0x7F <= first <= 0x9F:
+        return (f"Unexpected character ((CTRL-CHAR, code {first})): expected a valid value "
+                "(JSON String, Number, Array, Object or token 'null', 'true' or 'false')"
+                + _JACKSON_AT.format(start + 1))
+    literal = _LITERALS.get(first)
+    if literal is None:
+        return None
+    for offset, expected in enumerate(literal):
+        index = start + offset
+        if index >= len(payload) or payload[index] == expected:
+            continue
+        byte = payload[index]
+        if (byte & 0xC0) == 0x80 or byte >= 0xF8:
+            return f"Invalid UTF-8 start byte 0x{byte:x}" + _JACKSON_AT.format(index + 2)
+        return None
+    return None
+
+
 def check_json(payload: bytes) -> None:
     if not payload:
         return
     try:
         json.loads(payload)
     except UnicodeDecodeError as exc:
-        raise InvalidRequestContentException(
-            "Could not parse request body into json: Could not parse payload into json: "
-            f"Invalid UTF-8 start byte 0x{payload[exc.start]:02x}") from None
+        detail = (_jackson_utf8_error(payload)
+                  or f"Invalid UTF-8 start byte 0x{payload[exc.start]:02x}")
+        raise InvalidRequestContentException(_NOT_JSON + detail) from None
     except ValueError as exc:
         raise InvalidRequestContentException(
             "Could not parse request body into json: Could not parse payload into json: "

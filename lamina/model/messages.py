@@ -28,7 +28,10 @@ def render(value: Any) -> str:
     return str(value)
 
 
-def violation(path: str, value: Any, constraint: str) -> str:
+def violation(path: str, value: Any, constraint: str, sensitive: bool = False) -> str:
+    """One violation; AWS leaves out the value of sensitive members ("Value at 'x' ...")."""
+    if sensitive:
+        return f"Value at '{path}' failed to satisfy constraint: {constraint}"
     shown = "null" if value is None else f"'{render(value)}'"
     return f"Value {shown} at '{path}' failed to satisfy constraint: {constraint}"
 

@@ -35,7 +35,7 @@ from lamina.runtimes import build_cache
 from lamina.runtimes.base import Launch, LaunchContext, LaunchError, RuntimeFamily
 from lamina.sandbox.base import Mount
 
-RUNTIME_IDS = ("dotnet8", "dotnet10")
+RUNTIME_IDS = ("dotnet6", "dotnet8", "dotnet10")
 BOOTSTRAP_SOURCES = Path(__file__).with_name("dotnet_bootstrap")
 CORE_DLL = "Amazon.Lambda.Core.dll"
 SERIALIZER_DLL = "Amazon.Lambda.Serialization.SystemTextJson.dll"

@@ -25,7 +25,7 @@ from lamina.runtimes.base import Launch, LaunchContext, LaunchError, RuntimeFami
 BOOTSTRAP_DIR = Path(__file__).resolve().parent / "nodejs_bootstrap"
 ENTRY = "/var/runtime/index.mjs"
 
-RUNTIME_IDS = ("nodejs20.x", "nodejs22.x", "nodejs24.x")
+RUNTIME_IDS = ("nodejs16.x", "nodejs18.x", "nodejs20.x", "nodejs22.x", "nodejs24.x")
 DEFAULT_INTERPRETERS = ("/usr/local/bin/node", "/usr/bin/node")
 
 def node_major(runtime_id: str) -> str:

@@ -32,13 +32,17 @@ from pathlib import Path
 
 from lamina.runtimes.base import Launch, LaunchContext, RuntimeFamily
 from lamina.runtimes.build_cache import build_once
-from lamina.runtimes.interpreters import Interpreter, find_python
+from lamina.runtimes.interpreters import Interpreter, find_python, runtime_version
 from lamina.sandbox.base import Mount
 
 log = logging.getLogger("lamina.runtimes.python")
 
 BOOTSTRAP_DIR = Path(__file__).resolve().parent / "python_bootstrap"
-RUNTIME_IDS = ("python3.10", "python3.11", "python3.12", "python3.13", "python3.14")
+RUNTIME_IDS = ("python3.8", "python3.9", "python3.10", "python3.11", "python3.12", "python3.13",
+               "python3.14")
+# Our bootstrap needs Python 3.10+: the ids AWS still runs below that (deprecated, not yet
+# blocked) run on the nearest supported interpreter (docs/compatibility.md).
+OLDEST_SUPPORTED = "python3.10"
 # PATH of AWS's Python runtimes, with the interpreter's bin folder where AWS has /var/lang/bin.
 _AWS_PATH = "/usr/local/bin:/usr/bin/:/bin:/opt/bin"
 
@@ -61,7 +65,11 @@ class PythonFamily(RuntimeFamily):
         with self._lock:
             found = self._found.get(runtime_id)
             if found is None:
-                found = find_python(runtime_id, self._overrides)
+                wanted = runtime_id
+                if runtime_id not in self._overrides and \
+                        runtime_version(runtime_id) < runtime_version(OLDEST_SUPPORTED):
+                    wanted = OLDEST_SUPPORTED
+                found = find_python(wanted, self._overrides)
                 if found.substituted_for:
                     log.warning("%s: no python%s on this host; using %s (python%s) instead",
                                 runtime_id, runtime_id.removeprefix("python"), found.path,

@@ -26,7 +26,7 @@ from lamina.runtimes.base import Launch, LaunchContext, LaunchError, RuntimeFami
 BOOTSTRAP_DIR = Path(__file__).resolve().parent / "ruby_bootstrap"
 ENTRY = "/var/runtime/lib/runtime.rb"
 
-RUNTIME_IDS = ("ruby3.3", "ruby3.4")
+RUNTIME_IDS = ("ruby3.2", "ruby3.3", "ruby3.4", "ruby4.0")
 DEFAULT_INTERPRETERS = ("/usr/local/bin/ruby", "/usr/bin/ruby")
 
 # Asks the interpreter what gem folders it ships with and its ABI version.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import urllib.request
 import uuid
 
@@ -129,3 +130,18 @@ def test_sts_get_caller_identity(server):
     identity = server.client("sts").get_caller_identity()
     assert identity["Account"] == "000000000000"
     assert identity["Arn"] == "arn:aws:iam::000000000000:root"
+
+
+def test_create_function_request_over_the_request_limit(lambda_client):
+    # A 53 MB zip is 70.7 MB once base64-encoded in the JSON body: past AWS's request limit
+    # (recorded: "Request must be smaller than 70167211 bytes for the CreateFunction operation").
+    package = make_zip({"handler.py": ECHO, "pad.bin": os.urandom(53 * 1024 * 1024)})
+    assert len(package) > 53 * 1024 * 1024, "random bytes do not compress"
+    with pytest.raises(ClientError) as err:
+        lambda_client.create_function(FunctionName=name("huge"), Runtime="python3.12", Role=ROLE,
+                                      Handler="handler.handler", Code={"ZipFile": package})
+    error = err.value.response
+    assert error["Error"]["Code"] == "RequestEntityTooLargeException"
+    assert error["ResponseMetadata"]["HTTPStatusCode"] == 413
+    assert error["Error"]["Message"] == (
+        "Request must be smaller than 70167211 bytes for the CreateFunction operation")

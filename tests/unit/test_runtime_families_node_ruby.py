@@ -50,7 +50,7 @@ def test_node_family_shape() -> None:
     family = nodejs.FAMILY_CLASS({})
     assert isinstance(family, RuntimeFamily)
     assert family.name == "nodejs"
-    assert family.runtime_ids() == ("nodejs20.x", "nodejs22.x", "nodejs24.x")
+    assert family.runtime_ids() == ("nodejs16.x", "nodejs18.x", "nodejs20.x", "nodejs22.x", "nodejs24.x")
 
 
 @pytest.mark.parametrize("runtime_id, major", [("nodejs20.x", "20"), ("nodejs22.x", "22"),
@@ -90,6 +90,8 @@ def test_node_overrides_ignore_other_families(tmp_path: Path) -> None:
 
 def test_node_substitutions(tmp_path: Path) -> None:
     assert node_family(tmp_path, "20.20.2").substitutions() == {
+        "nodejs16.x": f"Node.js 20.20.2 ({tmp_path / 'usr-node'})",
+        "nodejs18.x": f"Node.js 20.20.2 ({tmp_path / 'usr-node'})",
         "nodejs22.x": f"Node.js 20.20.2 ({tmp_path / 'usr-node'})",
         "nodejs24.x": f"Node.js 20.20.2 ({tmp_path / 'usr-node'})",
     }
@@ -164,7 +166,7 @@ def test_ruby_family_shape() -> None:
     family = ruby.FAMILY_CLASS({})
     assert isinstance(family, RuntimeFamily)
     assert family.name == "ruby"
-    assert family.runtime_ids() == ("ruby3.3", "ruby3.4")
+    assert family.runtime_ids() == ("ruby3.2", "ruby3.3", "ruby3.4", "ruby4.0")
 
 
 def test_gem_path_order_and_visibility() -> None:
@@ -226,12 +228,14 @@ def test_families_load_through_the_registry() -> None:
 def test_ruby_substitutions(tmp_path: Path) -> None:
     binary = executable(tmp_path / "ruby")
     assert ruby_family(binary).substitutions() == {
+        "ruby3.2": f"Ruby 3.1.2 ({binary})",
         "ruby3.3": f"Ruby 3.1.2 ({binary})",
         "ruby3.4": f"Ruby 3.1.2 ({binary})",
+        "ruby4.0": f"Ruby 3.1.2 ({binary})",
     }
     exact = ruby.FAMILY_CLASS({"ruby3.3": binary, "ruby3.4": binary},
                               probe=lambda _b: ruby.RubyInfo("3.3.6", "3.3.0", ()))
-    assert list(exact.substitutions()) == ["ruby3.4"]
+    assert list(exact.substitutions()) == ["ruby3.2", "ruby3.4", "ruby4.0"]
 
 
 def test_ruby_probe_runs_once_per_binary(tmp_path: Path) -> None:

@@ -230,6 +230,6 @@ def test_python_launch(tmp_path: Path) -> None:
         (tmp_path / "py312", str(tmp_path / "py312")),   # the interpreter's prefix
         (sdk_folder(), SDK_TARGET)]                        # boto3, as AWS's runtimes ship it
     assert launch.env == {"PATH": f"{tmp_path / 'py312'}/bin:/usr/local/bin:/usr/bin/:/bin:/opt/bin"}
-    assert family.runtime_ids() == ("python3.10", "python3.11", "python3.12", "python3.13",
-                                    "python3.14")
+    assert family.runtime_ids() == ("python3.8", "python3.9", "python3.10", "python3.11",
+                                    "python3.12", "python3.13", "python3.14")
     assert registry.family_name("python3.12") == family.name
