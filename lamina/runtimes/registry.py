@@ -7,10 +7,8 @@ runtime is noticed. The list is copied rather than read at import time because
 the control plane validates every CreateFunction against it and `lamina.runtimes`
 must not import `lamina.api` (where the model copy lives).
 
-`DEPRECATED_RUNTIMES` are the ids AWS now refuses for CreateFunction ("block
-function create" has passed, per the Lambda runtime deprecation table and spec
-§4). The control plane rejects them exactly like an unknown id; functions that
-already use one (imported metadata) still run if a family can start them.
+Which ids CreateFunction accepts is the control plane's business
+(`lamina.control.runtimes`); the registry only knows which family starts an id.
 
 `Registry` maps a runtime id to the `RuntimeFamily` that starts it. Families are
 modules `lamina/runtimes/<family>.py` exposing `FAMILY_CLASS`, imported on first
@@ -39,21 +37,6 @@ RUNTIME_IDS: tuple[str, ...] = (
     "python3.13", "nodejs22.x", "nodejs24.x", "python3.14", "java25", "dotnet10", "ruby4.0",
 )
 
-# Past their "block function create" date on AWS: CreateFunction answers these with
-# the same InvalidParameterValueException as an unknown value.
-DEPRECATED_RUNTIMES: frozenset[str] = frozenset({
-    "nodejs", "nodejs4.3", "nodejs4.3-edge", "nodejs6.10", "nodejs8.10", "nodejs10.x",
-    "nodejs12.x", "nodejs14.x", "nodejs16.x", "nodejs18.x",
-    "python2.7", "python3.6", "python3.7", "python3.8", "python3.9",
-    "java8",
-    "dotnetcore1.0", "dotnetcore2.0", "dotnetcore2.1", "dotnetcore3.1", "dotnet6",
-    "ruby2.5", "ruby2.7", "ruby3.2",
-    "go1.x", "provided",
-})
-
-# What CreateFunction / UpdateFunctionConfiguration accept, in model order.
-CREATABLE_RUNTIMES: tuple[str, ...] = tuple(r for r in RUNTIME_IDS if r not in DEPRECATED_RUNTIMES)
-
 # Family module names, by runtime id prefix. `go1.x` has no family: it ran a Go
 # binary on Amazon Linux 1, which Lamina does not emulate (and AWS retired it).
 _FAMILY_PREFIXES: tuple[tuple[str, str], ...] = (
@@ -78,11 +61,6 @@ def family_name(runtime_id: str) -> str | None:
         if runtime_id.startswith(prefix):
             return name
     return None
-
-
-def is_creatable(runtime_id: str) -> bool:
-    """True if CreateFunction accepts `runtime_id` (in the enum and not deprecated)."""
-    return runtime_id in RUNTIME_IDS and runtime_id not in DEPRECATED_RUNTIMES
 
 
 class Registry:
