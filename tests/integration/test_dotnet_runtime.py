@@ -80,15 +80,15 @@ RECEIPT = {"OrderId": "o-1", "Total": 17.0, "Skus": ["a@x", "b@x"], "Paid": True
 
 
 def test_family_builds_once_and_launches(family: DotnetFamily, function_dir: Path) -> None:
-    assert family.runtime_ids() == ("dotnet8", "dotnet10")
+    assert family.runtime_ids() == ("dotnet6", "dotnet8", "dotnet10")
     built = family.prepare()
     assert (built / "LaminaHost.exe").exists() and (built / "Amazon.Lambda.Core.dll").exists()
     assert FAMILY_CLASS({}).prepare() == built  # cached by source hash
-    assert set(family.substitutions()) == {"dotnet8", "dotnet10"}
+    assert set(family.substitutions()) == {"dotnet6", "dotnet8", "dotnet10"}
     launch = family.launch(LaunchContext("dotnet10", "Functions::Example.Functions::Hello", function_dir, None))
     assert launch.argv[:2] == ["/bin/sh", "/var/runtime/bootstrap"]
-    with pytest.raises(LaunchError):
-        family.launch(LaunchContext("dotnet6", "x", function_dir, None))
+    with pytest.raises(LaunchError):     # retired long ago: not served
+        family.launch(LaunchContext("dotnetcore3.1", "x", function_dir, None))
     with pytest.raises(LaunchError):
         FAMILY_CLASS({"mono": "/nonexistent/mono"}).launch(LaunchContext("dotnet8", "x", function_dir, None))
 
