@@ -15,6 +15,7 @@ import shutil
 import stat
 import threading
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,22 +72,28 @@ class CodeCache:
 
     def ensure(self, digest: str) -> Path:
         """Unpack (once) and return the folder. Safe to call from worker threads."""
-        target = self.path(digest)
-        if target.exists():
-            return target
-        with self._lock:
-            if target.exists():
-                return target
-            tmp = self.root / f".{digest}.{os.getpid()}.tmp"
-            shutil.rmtree(tmp, ignore_errors=True)
-            tmp.mkdir()
+        def unpack(folder: Path) -> None:
             with zipfile.ZipFile(self.blobs.local_path(digest)) as zf:
-                _extract(zf, tmp)
-            os.replace(tmp, target)
-        return target
+                _extract(zf, folder)
+        return build_once(self.path(digest), self._lock, unpack)
 
     def remove(self, digest: str) -> None:
         shutil.rmtree(self.path(digest), ignore_errors=True)
+
+
+def build_once(target: Path, lock: threading.Lock, fill: Callable[[Path], None]) -> Path:
+    """`target`, filled by `fill(folder)` the first time: built in a temporary folder beside
+    it and renamed into place, so a folder that exists is always complete."""
+    if target.exists():
+        return target
+    with lock:
+        if not target.exists():
+            tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir()
+            fill(tmp)
+            os.replace(tmp, target)
+    return target
 
 
 def _extract(zf: zipfile.ZipFile, dest: Path) -> None:

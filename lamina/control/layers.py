@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from lamina.arns import Arns, LayerVersionRef
-from lamina.control.code import UNZIPPED_LIMIT, CodeCache, Package, store_package
+from lamina.control.code import UNZIPPED_LIMIT, CodeCache, Package, build_once, store_package
 from lamina.control.resolve import new_revision, public, timestamp
 from lamina.errors import (
     AccessDeniedException,
@@ -352,21 +352,13 @@ class OptDirs:
                 raise ServiceException(f"The content of layer version {entry['Arn']} is missing.")
             digests.append(digest)
         key = hashlib.sha256("\n".join(digests).encode()).hexdigest()[:32]
-        target = self.root / key
-        if target.exists():
-            return target
-        with self._lock:
-            if target.exists():
-                return target
-            tmp = self.root / f".{key}.{os.getpid()}.tmp"
-            shutil.rmtree(tmp, ignore_errors=True)
-            tmp.mkdir()
+
+        def merge(folder: Path) -> None:
             for digest in digests:
-                _overlay(self.code.ensure(digest), tmp)
-            os.chmod(tmp, 0o755)
-            os.replace(tmp, target)
+                _overlay(self.code.ensure(digest), folder)
+            os.chmod(folder, 0o755)
             log.info("built /opt %s from %d layer(s)", key, len(digests))
-        return target
+        return build_once(self.root / key, self._lock, merge)
 
 
 def _clear(path: Path) -> None:
